@@ -1,0 +1,106 @@
+using JobScheduler.Data;
+using JobScheduler.Scheduling;
+
+namespace JobScheduler.Api;
+
+/// <summary>REST endpoints for jobs under /api/jobs.</summary>
+public static class JobEndpoints
+{
+    public const int DefaultPageSize = 100;
+    public const int MaxPageSize = 1000;
+
+    public static IEndpointRouteBuilder MapJobApi(this IEndpointRouteBuilder app)
+    {
+        var jobs = app.MapGroup("/api/jobs");
+        jobs.MapGet("/", ListAsync);
+        jobs.MapPost("/", CreateAsync);
+        jobs.MapPost("/create", CreateAsync);
+        jobs.MapGet("/{id:long}", GetAsync);
+        jobs.MapGet("/{id:long}/runs", RunsAsync);
+        return app;
+    }
+
+    public sealed record JobPage(IReadOnlyList<Job> Jobs, string? NextCursor);
+
+    private static async Task<IResult> ListAsync(
+        JobQueries queries, string? status, string? limit, string? cursor,
+        CancellationToken cancellationToken)
+    {
+        if (status is not null && !JobStatus.IsKnown(status))
+        {
+            return Problems.BadRequest(
+                $"status '{status}' is unknown; use one of {string.Join(", ", JobStatus.All)}.");
+        }
+
+        var pageSize = DefaultPageSize;
+        if (limit is not null && (!int.TryParse(limit, out pageSize) || pageSize is < 1 or > MaxPageSize))
+        {
+            return Problems.BadRequest(
+                $"limit '{limit}' is invalid; use a whole number from 1 to {MaxPageSize}.");
+        }
+
+        long? beforeId = null;
+        if (cursor is not null)
+        {
+            if (!long.TryParse(cursor, out var parsed) || parsed < 1)
+            {
+                return Problems.BadRequest(
+                    $"cursor '{cursor}' is invalid; pass the next_cursor of the previous page.");
+            }
+
+            beforeId = parsed;
+        }
+
+        var page = await queries.ListAsync(status, beforeId, pageSize, cancellationToken);
+        var next = page.Count == pageSize ? page[^1].Id.ToString() : null;
+        return Results.Ok(new JobPage(page, next));
+    }
+
+    private static async Task<IResult> CreateAsync(
+        HttpRequest request, JobQueries queries, WakeSignal wake,
+        CancellationToken cancellationToken)
+    {
+        var (body, problem) = await JsonBody.ReadObjectAsync(request, cancellationToken);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var (newJob, errors) = JobRequests.ParseCreate(body);
+        if (newJob is null)
+        {
+            return Problems.BadRequest(string.Join(" ", errors));
+        }
+
+        var job = await queries.CreateAsync(newJob, cancellationToken);
+        if (job is null)
+        {
+            return Problems.Conflict(
+                $"A job named '{newJob.Name}' already exists; choose another name.");
+        }
+
+        wake.Signal();
+        return Results.Created($"/api/jobs/{job.Id}", job with { Output = job.Output ?? "" });
+    }
+
+    private static async Task<IResult> GetAsync(
+        long id, JobQueries queries, CancellationToken cancellationToken)
+    {
+        var job = await queries.GetAsync(id, cancellationToken);
+        return job is null
+            ? Problems.NotFound($"No job has id {id}.")
+            : Results.Ok(job with { Output = job.Output ?? "" });
+    }
+
+    private static async Task<IResult> RunsAsync(
+        long id, JobQueries queries, CancellationToken cancellationToken)
+    {
+        var job = await queries.GetAsync(id, cancellationToken);
+        if (job is null)
+        {
+            return Problems.NotFound($"No job has id {id}.");
+        }
+
+        return Results.Ok(await queries.RunsAsync(id, cancellationToken));
+    }
+}

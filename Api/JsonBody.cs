@@ -1,0 +1,78 @@
+using System.Text.Json;
+
+namespace JobScheduler.Api;
+
+/// <summary>
+/// Reads an API request body as one JSON object, turning every client mistake into a problem
+/// result: wrong content type 415, too large 413, not JSON or not an object 400.
+/// </summary>
+public static class JsonBody
+{
+    /// <summary>Largest accepted body, in bytes.</summary>
+    public const int MaxBytes = 64 * 1024;
+
+    private static readonly JsonDocumentOptions ParseOptions = new() { MaxDepth = 16 };
+
+    public static async Task<(JsonElement Body, IResult? Problem)> ReadObjectAsync(
+        HttpRequest request, CancellationToken cancellationToken)
+    {
+        if (!request.HasJsonContentType())
+        {
+            var given = string.IsNullOrEmpty(request.ContentType) ? "none" : request.ContentType;
+            return (default, Problems.UnsupportedMediaType(
+                $"The body must be JSON with Content-Type: application/json; the request had " +
+                $"'{given}'."));
+        }
+
+        if (request.ContentLength > MaxBytes)
+        {
+            return (default, Problems.TooLarge(MaxBytes));
+        }
+
+        using var buffer = new MemoryStream();
+        var chunk = new byte[8192];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
+        {
+            if (buffer.Length + read > MaxBytes)
+            {
+                return (default, Problems.TooLarge(MaxBytes));
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(buffer.ToArray(), ParseOptions);
+        }
+        catch (JsonException e)
+        {
+            return (default, Problems.BadRequest("The body is not valid JSON: " + e.Message));
+        }
+
+        using (document)
+        {
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                return (default, Problems.BadRequest(
+                    $"The body must be a JSON object, not {Describe(document.RootElement)}."));
+            }
+
+            return (document.RootElement.Clone(), null);
+        }
+    }
+
+    /// <summary>Names a JSON value's kind for error messages.</summary>
+    public static string Describe(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.Object => "an object",
+        JsonValueKind.Array => "an array",
+        JsonValueKind.String => "a string",
+        JsonValueKind.Number => "a number",
+        JsonValueKind.True or JsonValueKind.False => "a boolean",
+        JsonValueKind.Null => "null",
+        _ => "nothing",
+    };
+}

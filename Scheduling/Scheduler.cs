@@ -1,0 +1,213 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using JobScheduler.Data;
+using JobScheduler.Hosting;
+
+namespace JobScheduler.Scheduling;
+
+/// <summary>
+/// One scheduler instance: claims jobs under the global limit, runs each without waiting for
+/// it, heartbeats the running ones, fails those whose owner died, and records every result.
+/// </summary>
+public sealed class Scheduler(
+    Settings settings,
+    JobStore store,
+    JobRunner runner,
+    LiveConfig config,
+    DatabaseStatus database,
+    WakeSignal wake,
+    ILogger<Scheduler> logger)
+{
+    /// <summary>How long a stopping daemon keeps retrying a result while the database is down
+    /// before it logs the result and gives up on it.</summary>
+    private static readonly TimeSpan ResultRetryLimitWhenStopping = TimeSpan.FromMinutes(5);
+
+    private readonly ConcurrentDictionary<long, RunningJob> _running = new();
+    private volatile bool _stopping;
+
+    public string Node => settings.NodeName;
+
+    public int RunningCount => _running.Count;
+
+    public IReadOnlyCollection<ClaimedJob> RunningJobs =>
+        _running.Values.Select(running => running.Job).ToList();
+
+    /// <summary>Runs one claim cycle and starts what it claimed; returns how many it started.
+    /// </summary>
+    public async Task<int> ClaimAndStartAsync(CancellationToken cancellationToken)
+    {
+        if (_stopping)
+        {
+            return 0;
+        }
+
+        var outcome = await store.ClaimAsync(Node, config, cancellationToken);
+        database.ReportSuccess();
+        logger.LogDebug("Claim cycle: limit {Limit}, {Running} running, claimed {Claimed}",
+            outcome.Limit, outcome.RunningBefore, outcome.Claimed.Count);
+        foreach (var job in outcome.Claimed)
+        {
+            Start(job);
+        }
+
+        return outcome.Claimed.Count;
+    }
+
+    /// <summary>Refreshes the heartbeat of this instance's jobs, then fails the running jobs of
+    /// instances whose heartbeat is older than the lease.</summary>
+    public async Task HeartbeatAsync(CancellationToken cancellationToken)
+    {
+        if (!_running.IsEmpty)
+        {
+            var alive = await store.HeartbeatAsync(Node, cancellationToken);
+            foreach (var running in _running.Values)
+            {
+                if (!alive.Contains(running.Job.Id) && !running.Recording && running.LeaseLostLogged is false)
+                {
+                    running.LeaseLostLogged = true;
+                    logger.LogWarning(
+                        "Job {JobId} {JobName} runs here but the database no longer lists it as " +
+                        "running on {Node}: its lease expired or it was changed by hand. Its " +
+                        "result will not be recorded", running.Job.Id, running.Job.Name, Node);
+                }
+            }
+        }
+
+        var released = await store.ReleaseExpiredAsync(settings.LeaseTimeout, cancellationToken);
+        database.ReportSuccess();
+        foreach (var job in released)
+        {
+            logger.LogWarning(
+                "Job {JobId} {JobName} failed: its instance {OwnerNode} sent no heartbeat for " +
+                "{LeaseTimeout} s", job.Id, job.Name, job.Node, settings.LeaseTimeout.TotalSeconds);
+        }
+
+        if (released.Count > 0)
+        {
+            wake.Signal();
+        }
+    }
+
+    /// <summary>Stops claiming; running jobs go on and are still recorded.</summary>
+    public void StopClaiming() => _stopping = true;
+
+    /// <summary>Completes when every job this instance started has finished and its result has
+    /// been written or given up on.</summary>
+    public async Task WaitForRunningJobsAsync()
+    {
+        while (!_running.IsEmpty)
+        {
+            await Task.WhenAll(_running.Values.Select(running => running.Done.Task));
+        }
+    }
+
+    private void Start(ClaimedJob job)
+    {
+        logger.LogInformation("Job {JobId} {JobName} started, attempt {Attempt}: {Command}",
+            job.Id, job.Name, job.Attempt, job.Command);
+        var running = new RunningJob(job);
+        _running[job.Id] = running;
+        _ = Task.Run(() => RunAsync(running));
+    }
+
+    private async Task RunAsync(RunningJob running)
+    {
+        var job = running.Job;
+        var clock = Stopwatch.StartNew();
+        JobResult result;
+        try
+        {
+            result = await runner.RunAsync(job, CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "Job {JobId} {JobName}: the runner failed", job.Id, job.Name);
+            result = new JobResult(job.Id, job.Attempt, JobStatus.Failed, null,
+                "The scheduler failed while running the command: " + e.Message, string.Empty,
+                DateTime.UtcNow);
+        }
+
+        logger.LogInformation(
+            "Job {JobId} {JobName} {Status} with exit code {ExitCode} after {Elapsed:0.000} s",
+            job.Id, job.Name, result.Status, result.ExitCode, clock.Elapsed.TotalSeconds);
+
+        running.Recording = true;
+        try
+        {
+            await RecordAsync(result);
+        }
+        finally
+        {
+            _running.TryRemove(job.Id, out _);
+            running.Done.TrySetResult();
+            wake.Signal();
+        }
+    }
+
+    private async Task RecordAsync(JobResult result)
+    {
+        var delay = TimeSpan.FromMilliseconds(250);
+        var clock = Stopwatch.StartNew();
+        var attempts = 0;
+        while (true)
+        {
+            attempts++;
+            try
+            {
+                var written = await store.CompleteAsync(Node, result, CancellationToken.None);
+                database.ReportSuccess();
+                if (!written && attempts == 1)
+                {
+                    logger.LogWarning(
+                        "Result of job {JobId} attempt {Attempt} was not recorded: the job no " +
+                        "longer runs on {Node} in the database, because its lease expired or it " +
+                        "was changed by hand", result.JobId, result.Attempt, Node);
+                }
+
+                return;
+            }
+            catch (Exception e) when (DatabaseStatus.IsOutage(e))
+            {
+                database.ReportOutage(e, "recording a job result");
+            }
+            catch (Exception e) when (attempts < 5)
+            {
+                logger.LogError(e, "Recording the result of job {JobId} failed (try {Try} of 5)",
+                    result.JobId, attempts);
+            }
+            catch (Exception e)
+            {
+                logger.LogError(e,
+                    "Gave up recording the result of job {JobId} attempt {Attempt}: {Status}, " +
+                    "exit code {ExitCode}, error {Error}", result.JobId, result.Attempt,
+                    result.Status, result.ExitCode, result.Error);
+                return;
+            }
+
+            if (_stopping && clock.Elapsed > ResultRetryLimitWhenStopping)
+            {
+                logger.LogError(
+                    "Gave up recording the result of job {JobId} attempt {Attempt} after " +
+                    "{Elapsed}: {Status}, exit code {ExitCode}, error {Error}. Another instance " +
+                    "will fail it when its lease expires", result.JobId, result.Attempt,
+                    clock.Elapsed, result.Status, result.ExitCode, result.Error);
+                return;
+            }
+
+            await Task.Delay(delay);
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+        }
+    }
+
+    private sealed class RunningJob(ClaimedJob job)
+    {
+        public ClaimedJob Job { get; } = job;
+
+        public TaskCompletionSource Done { get; } =
+            new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public volatile bool Recording;
+
+        public bool LeaseLostLogged;
+    }
+}

@@ -1,0 +1,78 @@
+using System.Diagnostics;
+
+namespace JobScheduler.Scheduling;
+
+/// <summary>Builds the child process that runs a job's command through the configured shell.
+/// </summary>
+public static class ShellCommand
+{
+    // setsid (util-linux) gives each job its own session and process group, so a Ctrl+C typed
+    // in the daemon's terminal reaches the daemon, which stops gracefully, and not its jobs.
+    // The child .NET starts is never a group leader, so setsid execs in place: the pid is the
+    // shell's and its exit code comes through unchanged.
+    private const string SetsidPath = "/usr/bin/setsid";
+
+    public static bool IsKnown(string shell) =>
+        shell is "sh" or "bash" or "cmd" or "pwsh" or "powershell"
+        || (Path.IsPathFullyQualified(shell) && !shell.EndsWith(".exe", StringComparison.OrdinalIgnoreCase));
+
+    public static ProcessStartInfo Create(string shell, string command)
+    {
+        var start = shell switch
+        {
+            "cmd" => CmdStart(command),
+            "pwsh" or "powershell" => PowerShellStart(shell, command),
+            "sh" => PosixStart("/bin/sh", command),
+            "bash" => PosixStart("/bin/bash", command),
+            _ => PosixStart(shell, command),
+        };
+        start.UseShellExecute = false;
+        start.CreateNoWindow = true;
+        start.RedirectStandardInput = true;
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        return start;
+    }
+
+    private static ProcessStartInfo PosixStart(string shellPath, string command)
+    {
+        var start = new ProcessStartInfo();
+        if (!OperatingSystem.IsWindows() && File.Exists(SetsidPath))
+        {
+            start.FileName = SetsidPath;
+            start.ArgumentList.Add(shellPath);
+        }
+        else
+        {
+            start.FileName = shellPath;
+        }
+
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add(command);
+        return start;
+    }
+
+    private static ProcessStartInfo CmdStart(string command)
+    {
+        // cmd.exe does not parse its command line by the C runtime's rules, so the command goes
+        // in verbatim: with /s, cmd strips the outer pair of quotes and runs the rest exactly,
+        // keeping &, |, inner quotes and %VAR% as typed. /d skips AutoRun registry commands.
+        var comspec = Environment.GetEnvironmentVariable("ComSpec");
+        return new ProcessStartInfo
+        {
+            FileName = string.IsNullOrEmpty(comspec) ? "cmd.exe" : comspec,
+            Arguments = "/d /s /c \"" + command + "\"",
+        };
+    }
+
+    private static ProcessStartInfo PowerShellStart(string shell, string command)
+    {
+        var start = new ProcessStartInfo { FileName = shell == "pwsh" ? "pwsh" : "powershell.exe" };
+        foreach (var argument in new[] { "-NoLogo", "-NoProfile", "-NonInteractive", "-Command", command })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        return start;
+    }
+}

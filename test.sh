@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every JobScheduler test. Unless JOBSCHEDULER_TEST_DB names a server, it starts a
+# private PostgreSQL cluster on TEST_PG_PORT (default 55432) and stops it on exit.
+# Arguments go to `dotnet test`. Example: ./test.sh --filter Scheduling
+set -euo pipefail
+
+repo="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
+TEST_PG_PORT="${TEST_PG_PORT:-55432}"
+
+# Runs scripts/local-postgres.sh on the test cluster. The cluster always uses the
+# credentials postgres/postgres, whatever DB_USER and DB_PASSWORD are set to.
+test_postgres() {
+    PG_PORT="$TEST_PG_PORT" PG_DATA="/tmp/jobscheduler-test-postgres-$TEST_PG_PORT" \
+        DB_USER=postgres DB_PASSWORD=postgres "$repo/scripts/local-postgres.sh" "$@"
+}
+
+if [[ -n ${JOBSCHEDULER_TEST_DB:-} ]]; then
+    echo "test.sh: using the server in JOBSCHEDULER_TEST_DB, so no cluster is started"
+elif test_postgres status >/dev/null; then
+    # An earlier run that was killed, or one still running, owns this cluster.
+    echo "test.sh: the test cluster already runs on 127.0.0.1:$TEST_PG_PORT, so it is reused and left running"
+else
+    # The EXIT trap also runs after SIGINT and SIGTERM, and after a failed start.
+    trap 'test_postgres stop' EXIT
+    test_postgres start
+fi
+export JOBSCHEDULER_TEST_DB="${JOBSCHEDULER_TEST_DB:-Host=127.0.0.1;Port=$TEST_PG_PORT;Username=postgres;Password=postgres}"
+
+# Later steps go here, once they exist: installing Chromium for the browser tests and a
+# smoke test of the Windows executable. Neither is implemented yet.
+
+if ! command -v dotnet >/dev/null; then
+    echo "test.sh: error: the dotnet command was not found. Install the .NET 10 SDK and run this again." >&2
+    exit 1
+fi
+
+# stdin comes from /dev/null, so the run behaves the same in CI, where there is no stdin.
+test_status=0
+dotnet test "$repo/Tests/JobScheduler.Tests.csproj" -c Release \
+    --logger "console;verbosity=normal" "$@" </dev/null || test_status=$?
+exit "$test_status"
