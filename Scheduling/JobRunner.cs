@@ -18,6 +18,14 @@ public sealed class JobRunner(Settings settings, ILogger<JobRunner> logger)
 
     public async Task<JobResult> RunAsync(ClaimedJob job, CancellationToken cancellationToken)
     {
+        if (ShellCommand.FindProblem(settings.JobShell) is { } shellProblem)
+        {
+            var reason = "The command could not be started: " + shellProblem;
+            logger.LogWarning("Job {JobId} {JobName} could not start: {Reason}", job.Id, job.Name,
+                reason);
+            return Finish(job, JobStatus.Failed, null, reason, string.Empty);
+        }
+
         var start = ShellCommand.Create(settings.JobShell, job.Command);
         foreach (var name in HiddenVariables)
         {

@@ -16,6 +16,22 @@ public static class ShellCommand
         shell is "sh" or "bash" or "cmd" or "pwsh" or "powershell"
         || (Path.IsPathFullyQualified(shell) && !shell.EndsWith(".exe", StringComparison.OrdinalIgnoreCase));
 
+    /// <summary>Returns why the shell cannot run, or null. A missing shell behind setsid
+    /// would otherwise look like a command that exited with code 127.</summary>
+    public static string? FindProblem(string shell)
+    {
+        var path = shell switch
+        {
+            "sh" => "/bin/sh",
+            "bash" => "/bin/bash",
+            "cmd" or "pwsh" or "powershell" => null,
+            _ => shell,
+        };
+        return path is null || OperatingSystem.IsWindows() || File.Exists(path)
+            ? null
+            : $"The shell {path} (JOB_SHELL={shell}) does not exist on this machine.";
+    }
+
     public static ProcessStartInfo Create(string shell, string command)
     {
         var start = shell switch
