@@ -35,7 +35,17 @@ if ! command -v dotnet >/dev/null; then
 fi
 
 # stdin comes from /dev/null, so the run behaves the same in CI, where there is no stdin.
+log="$(mktemp -t jobscheduler-test.XXXXXX)"
 test_status=0
 dotnet test "$repo/Tests/JobScheduler.Tests.csproj" -c Release \
-    --logger "console;verbosity=normal" "$@" </dev/null || test_status=$?
+    --logger "console;verbosity=normal" "$@" </dev/null 2>&1 | tee "$log" || test_status=$?
+
+# One closing line in the plain "N passed, N failed" form, summed over the test assemblies.
+summary="$(grep -E 'Failed: +[0-9]+, Passed: +[0-9]+' "$log" | sed -E \
+    's/.*Failed: +([0-9]+), Passed: +([0-9]+), Skipped: +([0-9]+).*/\1 \2 \3/' |
+    awk '{ f += $1; p += $2; s += $3 } END { if (NR) printf "%d passed, %d failed, %d skipped\n", p, f, s }')"
+rm -f "$log"
+if [[ -n $summary ]]; then
+    echo "$summary"
+fi
 exit "$test_status"
