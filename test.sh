@@ -40,12 +40,11 @@ test_status=0
 dotnet test "$repo/Tests/JobScheduler.Tests.csproj" -c Release \
     --logger "console;verbosity=normal" "$@" </dev/null 2>&1 | tee "$log" || test_status=$?
 
-# One closing line in the plain "N passed, N failed" form, summed over the test assemblies.
-summary="$(grep -E 'Failed: +[0-9]+, Passed: +[0-9]+' "$log" | sed -E \
-    's/.*Failed: +([0-9]+), Passed: +([0-9]+), Skipped: +([0-9]+).*/\1 \2 \3/' |
-    awk '{ f += $1; p += $2; s += $3 } END { if (NR) printf "%d passed, %d failed, %d skipped\n", p, f, s }')"
-rm -f "$log"
-if [[ -n $summary ]]; then
+# One closing line in the plain "N passed, N failed" form, from the runner's totals.
+count() { { grep -E "^ +$1: +[0-9]+\$" "$log" || true; } | awk '{ n += $2 } END { print n + 0 }'; }
+summary="$(count Passed) passed, $(count Failed) failed, $(count Skipped) skipped"
+if grep -qE '^Total tests: ' "$log"; then
     echo "$summary"
 fi
+rm -f "$log"
 exit "$test_status"
