@@ -16,28 +16,35 @@ public static class ConfigEndpoints
         return app;
     }
 
-    public sealed record ConfigView(int MaxConcurrentJobs, IReadOnlyList<string> Problems);
+    public sealed record ConfigView(
+        int MaxConcurrentJobs, int DefaultTimeoutSeconds, IReadOnlyList<string> Problems);
 
     /// <summary>Reads the stored configuration with the values in force: a stored value that is
-    /// invalid is shown as the last valid one, with the problem.</summary>
+    /// invalid or missing is shown as the last valid one, with the problem.</summary>
     public static async Task<ConfigView> ReadViewAsync(
         ConfigStore store, LiveConfig live, CancellationToken cancellationToken)
     {
         var stored = await store.ReadAsync(cancellationToken);
-        stored.TryGetValue(LiveConfig.MaxConcurrentJobsKey, out var raw);
         var problems = new List<string>();
-        var limit = LiveConfig.ParseLimit(raw);
-        if (limit is null)
+        var values = new Dictionary<string, int>();
+        foreach (var setting in LiveConfig.Settings)
         {
-            problems.Add(raw is null
-                ? $"{LiveConfig.MaxConcurrentJobsKey} is missing from scheduler_config; " +
-                  $"{live.MaxConcurrentJobs} is in force."
-                : $"{LiveConfig.MaxConcurrentJobsKey} = '{raw}' in scheduler_config is invalid; " +
-                  $"{live.MaxConcurrentJobs} is in force. Set a whole number from 1 to " +
-                  $"{LiveConfig.MaxConcurrentJobsCeiling}.");
+            stored.TryGetValue(setting.Key, out var raw);
+            var parsed = LiveConfig.Parse(setting, raw);
+            values[setting.Key] = parsed ?? live.Get(setting.Key);
+            if (parsed is null)
+            {
+                problems.Add(raw is null
+                    ? $"{setting.Key} is missing from scheduler_config; {live.Get(setting.Key)} is " +
+                      "in force."
+                    : $"{setting.Key} = '{raw}' in scheduler_config is invalid; " +
+                      $"{live.Get(setting.Key)} is in force. Set a whole number from " +
+                      $"{setting.Min} to {setting.Max}.");
+            }
         }
 
-        return new ConfigView(limit ?? live.MaxConcurrentJobs, problems);
+        return new ConfigView(values[LiveConfig.MaxConcurrentJobsKey],
+            values[LiveConfig.DefaultTimeoutKey], problems);
     }
 
     /// <summary>Checks submitted values; returns them as stored text, or the errors.</summary>
@@ -60,7 +67,9 @@ public static class ConfigEndpoints
                 continue;
             }
 
-            values[property.Name] = LiveConfig.ParseLimit(text)!.Value.ToString(CultureInfo.InvariantCulture);
+            var setting = LiveConfig.Settings.First(s => s.Key == property.Name);
+            values[property.Name] =
+                LiveConfig.Parse(setting, text)!.Value.ToString(CultureInfo.InvariantCulture);
         }
 
         if (values.Count == 0 && errors.Count == 0)

@@ -17,6 +17,9 @@ public static class JobEndpoints
         jobs.MapPost("/create", CreateAsync);
         jobs.MapGet("/{id:long}", GetAsync);
         jobs.MapGet("/{id:long}/runs", RunsAsync);
+        jobs.MapPost("/{id:long}/cancel", CancelAsync);
+        jobs.MapPost("/{id:long}/requeue", RequeueAsync);
+        jobs.MapDelete("/{id:long}", DeleteAsync);
         return app;
     }
 
@@ -90,6 +93,67 @@ public static class JobEndpoints
         return job is null
             ? Problems.NotFound($"No job has id {id}.")
             : Results.Ok(job with { Output = job.Output ?? "" });
+    }
+
+    private static async Task<IResult> CancelAsync(
+        long id, JobQueries queries, Scheduler scheduler, CancellationToken cancellationToken)
+    {
+        var (found, changed) = await queries.CancelAsync(id, cancellationToken);
+        if (found is null)
+        {
+            return Problems.NotFound($"No job has id {id}.");
+        }
+
+        if (!changed)
+        {
+            return Problems.Conflict(
+                $"Job {id} is {found}; only queued or running jobs can be cancelled.");
+        }
+
+        if (found == JobStatus.Running)
+        {
+            scheduler.RequestCancel(id);
+        }
+
+        var job = (await queries.GetAsync(id, cancellationToken))!;
+        return found == JobStatus.Running
+            ? Results.Accepted($"/api/jobs/{id}", job with { Output = job.Output ?? "" })
+            : Results.Ok(job with { Output = job.Output ?? "" });
+    }
+
+    private static async Task<IResult> RequeueAsync(
+        long id, JobQueries queries, WakeSignal wake, CancellationToken cancellationToken)
+    {
+        var (found, changed) = await queries.RequeueAsync(id, cancellationToken);
+        if (found is null)
+        {
+            return Problems.NotFound($"No job has id {id}.");
+        }
+
+        if (!changed)
+        {
+            return Problems.Conflict(found == JobStatus.Running
+                ? $"Job {id} is running; wait for it to finish or cancel it first."
+                : $"Job {id} is already queued.");
+        }
+
+        wake.Signal();
+        var job = (await queries.GetAsync(id, cancellationToken))!;
+        return Results.Ok(job with { Output = job.Output ?? "" });
+    }
+
+    private static async Task<IResult> DeleteAsync(
+        long id, JobQueries queries, CancellationToken cancellationToken)
+    {
+        var (found, changed) = await queries.DeleteAsync(id, cancellationToken);
+        if (found is null)
+        {
+            return Problems.NotFound($"No job has id {id}.");
+        }
+
+        return changed
+            ? Results.NoContent()
+            : Problems.Conflict($"Job {id} is running; cancel it first, then delete it.");
     }
 
     private static async Task<IResult> RunsAsync(

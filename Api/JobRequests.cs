@@ -11,7 +11,8 @@ public static class JobRequests
     public const int MaxNameLength = 200;
     public const int MaxCommandLength = 32 * 1024;
 
-    private static readonly string[] CreateFields = ["name", "command", "priority", "run_at"];
+    private static readonly string[] CreateFields =
+        ["name", "command", "priority", "run_at", "timeout_seconds", "max_attempts", "retry_delay_seconds"];
 
     /// <summary>Builds a new job from a JSON object, or returns every problem found.</summary>
     public static (NewJob? Job, List<string> Errors) ParseCreate(JsonElement body)
@@ -28,15 +29,14 @@ public static class JobRequests
 
         var name = RequiredString(body, "name", errors);
         var command = RequiredString(body, "command", errors);
-        var priority = 0;
-        if (body.TryGetProperty("priority", out var priorityValue)
-            && priorityValue.ValueKind != JsonValueKind.Null
-            && !(priorityValue.ValueKind == JsonValueKind.Number && priorityValue.TryGetInt32(out priority)))
-        {
-            errors.Add($"priority must be a whole number (lower runs first, default 0), not " +
-                       $"{JsonBody.Describe(priorityValue)} {priorityValue.GetRawText()}.");
-        }
-
+        var priority = OptionalInteger(body, "priority", int.MinValue, int.MaxValue, errors,
+            "lower runs first, default 0") ?? 0;
+        var timeout = OptionalInteger(body, "timeout_seconds", 0, 31_536_000, errors,
+            "seconds a run may take; 0 means no limit, absent uses default_timeout_seconds");
+        var maxAttempts = OptionalInteger(body, "max_attempts", 1, 100, errors,
+            "runs allowed before the job stays failed, default 1") ?? 1;
+        var retryDelay = OptionalInteger(body, "retry_delay_seconds", 0, 86_400, errors,
+            "seconds before the first retry, doubled for each further one, default 10") ?? 10;
         DateTime? runAt = null;
         if (body.TryGetProperty("run_at", out var runAtValue) && runAtValue.ValueKind != JsonValueKind.Null)
         {
@@ -48,7 +48,8 @@ public static class JobRequests
         CheckCommand(command, errors);
         return errors.Count > 0 || name is null || command is null
             ? (null, errors)
-            : (new NewJob(name.Trim(), command, priority, runAt), errors);
+            : (new NewJob(name.Trim(), command, priority, runAt, timeout, maxAttempts, retryDelay),
+                errors);
     }
 
     public static void CheckName(string? name, List<string> errors)
@@ -113,6 +114,26 @@ public static class JobRequests
         var time = text.IndexOf('T', StringComparison.OrdinalIgnoreCase);
         var tail = time < 0 ? text : text[time..];
         return tail.EndsWith('Z') || tail.EndsWith('z') || tail.Contains('+') || tail.LastIndexOf('-') > 0;
+    }
+
+    private static int? OptionalInteger(
+        JsonElement body, string field, int min, int max, List<string> errors, string meaning)
+    {
+        if (!body.TryGetProperty(field, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var number)
+            && number >= min && number <= max)
+        {
+            return number;
+        }
+
+        var range = min == int.MinValue ? "a whole number" : $"a whole number from {min} to {max}";
+        errors.Add($"{field} must be {range} ({meaning}), not {JsonBody.Describe(value)} " +
+                   $"{value.GetRawText()}.");
+        return null;
     }
 
     private static string? RequiredString(JsonElement body, string field, List<string> errors)

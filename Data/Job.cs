@@ -33,6 +33,11 @@ public sealed record Job(
     string? Error,
     DateTime CreatedAt,
     DateTime UpdatedAt,
+    int? TimeoutSeconds,
+    int MaxAttempts,
+    int RetryDelaySeconds,
+    int Tries,
+    DateTime? CancelRequestedAt,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Output)
 {
     /// <summary>Run time of the latest run: to its finish, or so far while it runs.</summary>
@@ -56,8 +61,10 @@ public sealed record JobRun(
     string? Error,
     string? Output);
 
-/// <summary>A job this instance has claimed and now runs.</summary>
-public sealed record ClaimedJob(long Id, string Name, string Command, int Attempt, DateTime StartedAt);
+/// <summary>A job this instance has claimed and now runs. <see cref="TimeoutSeconds"/> is the
+/// limit in force, job or default; 0 means none.</summary>
+public sealed record ClaimedJob(
+    long Id, string Name, string Command, int Attempt, DateTime StartedAt, int TimeoutSeconds);
 
 /// <summary>The outcome of one run, written back to the job and its run history.</summary>
 public sealed record JobResult(
@@ -69,7 +76,14 @@ public sealed record JobResult(
     string Output,
     DateTime FinishedAt);
 
-public sealed record NewJob(string Name, string Command, int Priority, DateTime? RunAt);
+public sealed record NewJob(
+    string Name,
+    string Command,
+    int Priority,
+    DateTime? RunAt,
+    int? TimeoutSeconds,
+    int MaxAttempts,
+    int RetryDelaySeconds);
 
 public sealed record JobStats(
     long Queued,
@@ -80,10 +94,14 @@ public sealed record JobStats(
     long Total,
     int MaxConcurrentJobs);
 
-/// <summary>One claim cycle: the limit in force, the jobs running before it and those claimed.
-/// </summary>
-public sealed record ClaimOutcome(int Limit, long RunningBefore, IReadOnlyList<ClaimedJob> Claimed);
+/// <summary>One claim cycle: the limit in force, the jobs running before it, those claimed, and
+/// the time until the earliest queued job that is not yet due becomes due.</summary>
+public sealed record ClaimOutcome(
+    int Limit, long RunningBefore, IReadOnlyList<ClaimedJob> Claimed, TimeSpan? NextDueIn);
 
-/// <summary>A running job failed by this instance because its owner stopped heartbeating.
-/// </summary>
-public sealed record ReleasedJob(long Id, string Name, string? Node, int Attempt);
+/// <summary>A running job released by this instance because its owner stopped heartbeating,
+/// with the status it was given: failed, queued for a retry, or cancelled.</summary>
+public sealed record ReleasedJob(long Id, string Name, string? Node, int Attempt, string Status);
+
+/// <summary>A running job of this node as the heartbeat found it.</summary>
+public sealed record HeartbeatRow(long Id, bool CancelRequested);

@@ -9,12 +9,14 @@ public sealed class JobQueries(NpgsqlDataSource dataSource)
 {
     private const string Columns = """
         id, name, command, status, priority, run_at, attempt, node, last_run, heartbeat_at,
-        finished_at, exit_code, error, created_at, updated_at
+        finished_at, exit_code, error, created_at, updated_at, timeout_seconds, max_attempts,
+        retry_delay_seconds, tries, cancel_requested_at
         """;
 
     private const string InsertSql = $"""
-        INSERT INTO jobs (name, command, priority, run_at)
-        VALUES ($1, $2, $3, coalesce($4, now()))
+        INSERT INTO jobs (name, command, priority, run_at, timeout_seconds, max_attempts,
+                          retry_delay_seconds)
+        VALUES ($1, $2, $3, coalesce($4, now()), $5, $6, $7)
         RETURNING {Columns}, output
         """;
 
@@ -49,6 +51,90 @@ public sealed class JobQueries(NpgsqlDataSource dataSource)
         ORDER BY attempt
         """;
 
+    // A queued job is cancelled at once. A running one is marked, and its owner kills it and
+    // records it cancelled; the notification reaches the owner on any instance at once.
+    private const string CancelSql = $"""
+        WITH target AS (
+            SELECT id, status FROM jobs WHERE id = $1 FOR UPDATE
+        ), changed AS (
+            UPDATE jobs j
+            SET status = CASE WHEN t.status = 'queued' THEN 'cancelled' ELSE j.status END,
+                finished_at = CASE WHEN t.status = 'queued' THEN now() ELSE j.finished_at END,
+                error = CASE WHEN t.status = 'queued' THEN 'Cancelled before it started.'
+                             ELSE j.error END,
+                cancel_requested_at = CASE WHEN t.status = 'running' THEN now()
+                                           ELSE j.cancel_requested_at END
+            FROM target t
+            WHERE j.id = t.id AND t.status IN ('queued', 'running')
+            RETURNING j.id, j.status
+        ), notified AS (
+            SELECT pg_notify('{CancelChannel}', id::text) FROM changed WHERE status = 'running'
+        )
+        SELECT (SELECT status FROM target), (SELECT status FROM changed),
+               (SELECT count(*) FROM notified)
+        """;
+
+    private const string RequeueSql = """
+        WITH target AS (
+            SELECT id, status FROM jobs WHERE id = $1 FOR UPDATE
+        ), changed AS (
+            UPDATE jobs j
+            SET status = 'queued', run_at = now(), tries = 0, cancel_requested_at = NULL
+            FROM target t
+            WHERE j.id = t.id AND t.status IN ('completed', 'failed', 'cancelled')
+            RETURNING j.id
+        )
+        SELECT (SELECT status FROM target), (SELECT count(*) FROM changed)
+        """;
+
+    private const string DeleteSql = """
+        WITH target AS (
+            SELECT id, status FROM jobs WHERE id = $1 FOR UPDATE
+        ), removed AS (
+            DELETE FROM jobs j USING target t
+            WHERE j.id = t.id AND t.status <> 'running'
+            RETURNING j.id
+        )
+        SELECT (SELECT status FROM target), (SELECT count(*) FROM removed)
+        """;
+
+    /// <summary>Channel that carries the id of a running job whose cancellation was requested.
+    /// </summary>
+    public const string CancelChannel = "jobscheduler_cancel";
+
+    /// <summary>Cancels a queued job, or asks the owner of a running one to kill it. Returns
+    /// the status found (null when the job does not exist) and whether anything changed.
+    /// </summary>
+    public async Task<(string? Found, bool Changed)> CancelAsync(
+        long id, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(CancelSql);
+        command.Parameters.Add(new() { Value = id });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return (NullableText(reader, 0), !reader.IsDBNull(1));
+    }
+
+    /// <summary>Puts a finished job back in the queue, due now, with its attempts reset.
+    /// Returns the status found (null when absent) and whether it was queued.</summary>
+    public Task<(string? Found, bool Changed)> RequeueAsync(long id, CancellationToken cancellationToken) =>
+        ChangeAsync(RequeueSql, id, cancellationToken);
+
+    /// <summary>Deletes a job that is not running, with its run history. Returns the status
+    /// found (null when absent) and whether it was deleted.</summary>
+    public Task<(string? Found, bool Changed)> DeleteAsync(long id, CancellationToken cancellationToken) =>
+        ChangeAsync(DeleteSql, id, cancellationToken);
+
+    private async Task<(string? Found, bool Changed)> ChangeAsync(
+        string sql, long id, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(sql);
+        command.Parameters.Add(new() { Value = id });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return (NullableText(reader, 0), reader.GetInt64(1) == 1);
+    }
+
     /// <summary>Inserts a job; returns null when the name is taken.</summary>
     public async Task<Job?> CreateAsync(NewJob job, CancellationToken cancellationToken)
     {
@@ -61,6 +147,12 @@ public sealed class JobQueries(NpgsqlDataSource dataSource)
             Value = (object?)job.RunAt ?? DBNull.Value,
             NpgsqlDbType = NpgsqlDbType.TimestampTz,
         });
+        command.Parameters.Add(new()
+        {
+            Value = (object?)job.TimeoutSeconds ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Integer,
+        });
+        command.Parameters.Add(new() { Value = job.MaxAttempts });
+        command.Parameters.Add(new() { Value = job.RetryDelaySeconds });
         try
         {
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -147,7 +239,12 @@ public sealed class JobQueries(NpgsqlDataSource dataSource)
         Error: NullableText(reader, 12),
         CreatedAt: reader.GetDateTime(13),
         UpdatedAt: reader.GetDateTime(14),
-        Output: NullableText(reader, 15));
+        TimeoutSeconds: NullableInt(reader, 15),
+        MaxAttempts: reader.GetInt32(16),
+        RetryDelaySeconds: reader.GetInt32(17),
+        Tries: reader.GetInt32(18),
+        CancelRequestedAt: NullableDate(reader, 19),
+        Output: NullableText(reader, 20));
 
     private static string? NullableText(NpgsqlDataReader reader, int ordinal) =>
         reader.IsDBNull(ordinal) ? null : reader.GetString(ordinal);

@@ -17,6 +17,14 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
 
     private const string RunningCountSql = "SELECT count(*) FROM jobs WHERE status = 'running'";
 
+    // Seconds until the earliest queued job that is not due yet becomes due, measured on the
+    // database's clock, so the loop can wake then whatever the skew of this machine's clock.
+    private const string NextDueSql = """
+        SELECT extract(epoch FROM min(run_at) - now())::float8
+        FROM jobs
+        WHERE status = 'queued' AND run_at > now()
+        """;
+
     private const string ClaimSql = """
         WITH picked AS (
             SELECT id
@@ -29,53 +37,71 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
         ), claimed AS (
             UPDATE jobs j
             SET status = 'running', node = $1, last_run = clock_timestamp(),
-                heartbeat_at = now(), attempt = j.attempt + 1,
-                finished_at = NULL, exit_code = NULL, error = NULL, output = NULL
+                heartbeat_at = now(), attempt = j.attempt + 1, tries = j.tries + 1,
+                finished_at = NULL, exit_code = NULL, error = NULL, output = NULL,
+                cancel_requested_at = NULL
             FROM picked
             WHERE j.id = picked.id
-            RETURNING j.id, j.name, j.command, j.attempt, j.last_run, j.priority, j.run_at
+            RETURNING j.id, j.name, j.command, j.attempt, j.last_run, j.priority, j.run_at,
+                      j.timeout_seconds
         ), history AS (
             -- A run row left by a hand-reset attempt counter is kept, not overwritten.
             INSERT INTO job_runs (job_id, attempt, node, started_at)
             SELECT id, attempt, $1, last_run FROM claimed
             ON CONFLICT (job_id, attempt) DO NOTHING
         )
-        SELECT id, name, command, attempt, last_run
+        SELECT id, name, command, attempt, last_run, timeout_seconds
         FROM claimed
         ORDER BY priority, run_at, id
         """;
 
+    // A failed run with attempts left goes back to the queue after an exponential backoff with
+    // jitter (0.75 to 1.25 times retry_delay_seconds * 2^(tries - 1), at most a day).
     private const string CompleteSql = """
         WITH finished AS (
             UPDATE jobs
-            SET status = $4, finished_at = $5, exit_code = $6, error = $7, output = $8,
-                heartbeat_at = NULL
+            SET status = CASE WHEN $4 = 'failed' AND tries < max_attempts THEN 'queued' ELSE $4 END,
+                run_at = CASE WHEN $4 = 'failed' AND tries < max_attempts
+                    THEN now() + make_interval(secs => least(
+                        retry_delay_seconds * power(2, tries - 1), 86400) * (0.75 + random() / 2))
+                    ELSE run_at END,
+                finished_at = $5, exit_code = $6, error = $7, output = $8,
+                heartbeat_at = NULL, cancel_requested_at = NULL
             -- Only the owner's current attempt: a retried write, or one that lost its lease
             -- to another instance, changes nothing.
             WHERE id = $1 AND attempt = $2 AND node = $3 AND status = 'running'
-            RETURNING id, attempt
+            RETURNING id, attempt, status
         ), history AS (
             UPDATE job_runs r
             SET status = $4, finished_at = $5, exit_code = $6, error = $7, output = $8
             FROM finished f
             WHERE r.job_id = f.id AND r.attempt = f.attempt
         )
-        SELECT count(*) FROM finished
+        SELECT status FROM finished
         """;
 
     private const string HeartbeatSql = """
         UPDATE jobs SET heartbeat_at = now()
         WHERE status = 'running' AND node = $1
-        RETURNING id
+        RETURNING id, cancel_requested_at IS NOT NULL
         """;
 
     private const string ReleaseExpiredSql = """
         WITH expired AS (
             UPDATE jobs j
-            SET status = 'failed', finished_at = now(), heartbeat_at = NULL, exit_code = NULL,
+            SET status = CASE
+                    WHEN j.cancel_requested_at IS NOT NULL THEN 'cancelled'
+                    WHEN j.tries < j.max_attempts THEN 'queued'
+                    ELSE 'failed' END,
+                run_at = CASE WHEN j.cancel_requested_at IS NULL AND j.tries < j.max_attempts
+                    THEN now() + make_interval(secs => least(
+                        j.retry_delay_seconds * power(2, j.tries - 1), 86400) * (0.75 + random() / 2))
+                    ELSE j.run_at END,
+                finished_at = now(), heartbeat_at = NULL, exit_code = NULL,
+                cancel_requested_at = NULL,
                 error = format(
                     'Scheduler instance %s stopped sending heartbeats (last one at %s); the job '
-                    'was failed after the %s s lease timeout. Its command may have been cut off '
+                    'was released after the %s s lease timeout. Its command may have been cut off '
                     'or may have finished without its result being recorded.',
                     coalesce(j.node, '(unknown)'),
                     to_char(coalesce(j.heartbeat_at, j.last_run, j.updated_at) AT TIME ZONE 'UTC',
@@ -84,14 +110,15 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
             -- A row set to running by hand may have no heartbeat; it ages from its last change.
             WHERE j.status = 'running'
               AND coalesce(j.heartbeat_at, j.updated_at) < now() - make_interval(secs => $1)
-            RETURNING j.id, j.name, j.node, j.attempt, j.error, j.finished_at
+            RETURNING j.id, j.name, j.node, j.attempt, j.error, j.finished_at, j.status
         ), history AS (
             UPDATE job_runs r
-            SET status = 'failed', finished_at = e.finished_at, error = e.error
+            SET status = CASE WHEN e.status = 'cancelled' THEN 'cancelled' ELSE 'failed' END,
+                finished_at = e.finished_at, error = e.error
             FROM expired e
             WHERE r.job_id = e.id AND r.attempt = e.attempt
         )
-        SELECT id, name, node, attempt FROM expired
+        SELECT id, name, node, attempt, status FROM expired
         """;
 
     /// <summary>
@@ -107,6 +134,7 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
 
         var stored = new Dictionary<string, string>(StringComparer.Ordinal);
         long running;
+        TimeSpan? nextDue;
         await using (var prepare = new NpgsqlBatch(connection, transaction))
         {
             prepare.BatchCommands.Add(new(ClaimLockSql)
@@ -115,6 +143,7 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
             });
             prepare.BatchCommands.Add(new(ConfigSql));
             prepare.BatchCommands.Add(new(RunningCountSql));
+            prepare.BatchCommands.Add(new(NextDueSql));
             await using var reader = await prepare.ExecuteReaderAsync(cancellationToken);
             await reader.NextResultAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
@@ -125,6 +154,10 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
             await reader.NextResultAsync(cancellationToken);
             await reader.ReadAsync(cancellationToken);
             running = reader.GetInt64(0);
+
+            await reader.NextResultAsync(cancellationToken);
+            await reader.ReadAsync(cancellationToken);
+            nextDue = reader.IsDBNull(0) ? null : TimeSpan.FromSeconds(reader.GetDouble(0));
         }
 
         var limit = config.Apply(stored);
@@ -132,7 +165,7 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
         if (free <= 0)
         {
             await transaction.CommitAsync(cancellationToken);
-            return new ClaimOutcome(limit, running, []);
+            return new ClaimOutcome(limit, running, [], nextDue);
         }
 
         var claimed = new List<ClaimedJob>();
@@ -143,18 +176,20 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
             await using var reader = await claim.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
+                var timeout = reader.IsDBNull(5) ? config.DefaultTimeoutSeconds : reader.GetInt32(5);
                 claimed.Add(new ClaimedJob(reader.GetInt64(0), reader.GetString(1),
-                    reader.GetString(2), reader.GetInt32(3), reader.GetDateTime(4)));
+                    reader.GetString(2), reader.GetInt32(3), reader.GetDateTime(4), timeout));
             }
         }
 
         await transaction.CommitAsync(cancellationToken);
-        return new ClaimOutcome(limit, running, claimed);
+        return new ClaimOutcome(limit, running, claimed, nextDue);
     }
 
-    /// <summary>Writes a run's result; returns false when the job no longer belongs to this
-    /// attempt on this node, because the write already happened or the lease was lost.</summary>
-    public async Task<bool> CompleteAsync(
+    /// <summary>Writes a run's result; returns the job's new status (queued when a retry is
+    /// due), or null when the job no longer belongs to this attempt on this node, because the
+    /// write already happened or the lease was lost.</summary>
+    public async Task<string?> CompleteAsync(
         string node, JobResult result, CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand(CompleteSql);
@@ -166,27 +201,27 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
         command.Parameters.Add(new() { Value = (object?)result.ExitCode ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Integer });
         command.Parameters.Add(new() { Value = (object?)result.Error ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
         command.Parameters.Add(new() { Value = result.Output });
-        var updated = (long)(await command.ExecuteScalarAsync(cancellationToken))!;
-        return updated == 1;
+        return await command.ExecuteScalarAsync(cancellationToken) as string;
     }
 
     /// <summary>Refreshes the heartbeat of every job this node runs; returns their ids.</summary>
-    public async Task<IReadOnlySet<long>> HeartbeatAsync(
+    public async Task<IReadOnlyList<HeartbeatRow>> HeartbeatAsync(
         string node, CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand(HeartbeatSql);
         command.Parameters.Add(new() { Value = node });
-        var ids = new HashSet<long>();
+        var rows = new List<HeartbeatRow>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            ids.Add(reader.GetInt64(0));
+            rows.Add(new HeartbeatRow(reader.GetInt64(0), reader.GetBoolean(1)));
         }
 
-        return ids;
+        return rows;
     }
 
-    /// <summary>Fails running jobs, on any node, whose heartbeat is older than the lease.
+    /// <summary>Releases running jobs, on any node, whose heartbeat is older than the lease:
+    /// failed, queued again when attempts are left, or cancelled when that was requested.
     /// </summary>
     public async Task<IReadOnlyList<ReleasedJob>> ReleaseExpiredAsync(
         TimeSpan leaseTimeout, CancellationToken cancellationToken)
@@ -198,7 +233,8 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
         while (await reader.ReadAsync(cancellationToken))
         {
             released.Add(new ReleasedJob(reader.GetInt64(0), reader.GetString(1),
-                reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetInt32(3)));
+                reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetInt32(3),
+                reader.GetString(4)));
         }
 
         return released;

@@ -2,33 +2,40 @@ using System.Globalization;
 
 namespace JobScheduler.Data;
 
+/// <summary>A whole-number setting of <c>scheduler_config</c> with its default and range.
+/// </summary>
+public sealed record LiveSetting(string Key, int Default, int Min, int Max, string Meaning);
+
 /// <summary>
 /// The live settings from <c>scheduler_config</c>, re-read every claim cycle. A stored value
-/// that is invalid keeps the last good one in force, is logged once, and is listed in
+/// that is invalid or missing keeps the last good one in force, is logged once, and is listed in
 /// <see cref="Problems"/> until someone fixes it.
 /// </summary>
 public sealed class LiveConfig(ILogger<LiveConfig> logger)
 {
     public const string MaxConcurrentJobsKey = "max_concurrent_jobs";
+    public const string DefaultTimeoutKey = "default_timeout_seconds";
     public const int MaxConcurrentJobsDefault = 2;
     public const int MaxConcurrentJobsCeiling = 10_000;
 
+    public static IReadOnlyList<LiveSetting> Settings { get; } =
+    [
+        new(MaxConcurrentJobsKey, MaxConcurrentJobsDefault, 1, MaxConcurrentJobsCeiling,
+            "jobs running at once across every instance"),
+        new(DefaultTimeoutKey, 0, 0, 31_536_000,
+            "seconds a run may take when the job sets no timeout_seconds; 0 means no limit"),
+    ];
+
+    public static IReadOnlyList<string> Keys { get; } = Settings.Select(s => s.Key).ToList();
+
     private readonly Lock _lock = new();
-    private Dictionary<string, string> _problems = [];
-    private int _maxConcurrentJobs = MaxConcurrentJobsDefault;
+    private readonly Dictionary<string, string> _problems = [];
+    private readonly Dictionary<string, int> _values =
+        Settings.ToDictionary(setting => setting.Key, setting => setting.Default);
 
-    public static IReadOnlyList<string> Keys { get; } = [MaxConcurrentJobsKey];
+    public int MaxConcurrentJobs => Get(MaxConcurrentJobsKey);
 
-    public int MaxConcurrentJobs
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _maxConcurrentJobs;
-            }
-        }
-    }
+    public int DefaultTimeoutSeconds => Get(DefaultTimeoutKey);
 
     /// <summary>Invalid stored values, by key, each with the value in force instead.</summary>
     public IReadOnlyDictionary<string, string> Problems
@@ -42,60 +49,83 @@ public sealed class LiveConfig(ILogger<LiveConfig> logger)
         }
     }
 
-    /// <summary>Checks one value for a key; returns the error, or null when it is valid.</summary>
-    public static string? Validate(string key, string? value) => key switch
+    public int Get(string key)
     {
-        MaxConcurrentJobsKey => ParseLimit(value) is null
-            ? $"{MaxConcurrentJobsKey} must be a whole number from 1 to " +
-              $"{MaxConcurrentJobsCeiling}, not '{value}'"
-            : null,
-        _ => $"'{key}' is not a known setting; known settings: {string.Join(", ", Keys)}",
-    };
+        lock (_lock)
+        {
+            return _values[key];
+        }
+    }
 
-    public static int? ParseLimit(string? value) =>
-        int.TryParse(value?.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var limit)
-        && limit is >= 1 and <= MaxConcurrentJobsCeiling
-            ? limit
+    /// <summary>Checks one value for a key; returns the error, or null when it is valid.</summary>
+    public static string? Validate(string key, string? value)
+    {
+        var setting = Settings.FirstOrDefault(s => s.Key == key);
+        if (setting is null)
+        {
+            return $"'{key}' is not a known setting; known settings: {string.Join(", ", Keys)}";
+        }
+
+        return Parse(setting, value) is null
+            ? $"{key} must be a whole number from {setting.Min} to {setting.Max}, not '{value}'"
             : null;
+    }
+
+    public static int? Parse(LiveSetting setting, string? value) =>
+        int.TryParse(value?.Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture,
+            out var number) && number >= setting.Min && number <= setting.Max
+            ? number
+            : null;
+
+    public static int? ParseLimit(string? value) => Parse(Settings[0], value);
 
     /// <summary>Takes the stored rows of one cycle and returns the limit in force.</summary>
     public int Apply(IReadOnlyDictionary<string, string> stored)
     {
-        stored.TryGetValue(MaxConcurrentJobsKey, out var raw);
-        var parsed = ParseLimit(raw);
+        foreach (var setting in Settings)
+        {
+            stored.TryGetValue(setting.Key, out var raw);
+            ApplyOne(setting, raw);
+        }
+
+        return MaxConcurrentJobs;
+    }
+
+    private void ApplyOne(LiveSetting setting, string? raw)
+    {
+        var parsed = Parse(setting, raw);
         lock (_lock)
         {
-            if (parsed is { } limit)
+            var current = _values[setting.Key];
+            if (parsed is { } value)
             {
-                if (limit != _maxConcurrentJobs)
+                if (value != current)
                 {
-                    logger.LogInformation("{Key} changed from {Old} to {New}",
-                        MaxConcurrentJobsKey, _maxConcurrentJobs, limit);
-                    _maxConcurrentJobs = limit;
+                    logger.LogInformation("{Key} changed from {Old} to {New}", setting.Key,
+                        current, value);
+                    _values[setting.Key] = value;
                 }
 
-                if (_problems.Remove(MaxConcurrentJobsKey))
+                if (_problems.Remove(setting.Key))
                 {
-                    logger.LogInformation("{Key} is valid again: {Value}", MaxConcurrentJobsKey, limit);
+                    logger.LogInformation("{Key} is valid again: {Value}", setting.Key, value);
                 }
 
-                return limit;
+                return;
             }
 
             var problem = raw is null
-                ? $"{MaxConcurrentJobsKey} is missing from scheduler_config; using " +
-                  $"{_maxConcurrentJobs}. Restore it with: INSERT INTO scheduler_config (key, value) " +
-                  $"VALUES ('{MaxConcurrentJobsKey}', '{_maxConcurrentJobs}')"
-                : $"{MaxConcurrentJobsKey} = '{raw}' in scheduler_config is not a whole number " +
-                  $"from 1 to {MaxConcurrentJobsCeiling}; using the last valid value " +
-                  $"{_maxConcurrentJobs}. Fix it with PUT /api/config or an UPDATE";
-            if (!_problems.TryGetValue(MaxConcurrentJobsKey, out var previous) || previous != problem)
+                ? $"{setting.Key} is missing from scheduler_config; using {current}. Restore it " +
+                  $"with: INSERT INTO scheduler_config (key, value) VALUES ('{setting.Key}', " +
+                  $"'{current}')"
+                : $"{setting.Key} = '{raw}' in scheduler_config is not a whole number from " +
+                  $"{setting.Min} to {setting.Max}; using the last valid value {current}. Fix it " +
+                  "with PUT /api/config or an UPDATE";
+            if (!_problems.TryGetValue(setting.Key, out var previous) || previous != problem)
             {
                 logger.LogWarning("{Problem}", problem);
-                _problems[MaxConcurrentJobsKey] = problem;
+                _problems[setting.Key] = problem;
             }
-
-            return _maxConcurrentJobs;
         }
     }
 }

@@ -16,6 +16,8 @@ public sealed class JobRunner(Settings settings, ILogger<JobRunner> logger)
     /// <summary>Variables removed from every job's environment: the daemon's secrets.</summary>
     private static readonly string[] HiddenVariables = ["DB_PASSWORD", "API_TOKEN", "PGPASSWORD"];
 
+    /// <summary>Runs the job to its end. A cancellation request, or the job's timeout, kills
+    /// its process tree; the result then says which.</summary>
     public async Task<JobResult> RunAsync(ClaimedJob job, CancellationToken cancellationToken)
     {
         if (ShellCommand.FindProblem(settings.JobShell) is { } shellProblem)
@@ -58,7 +60,31 @@ public sealed class JobRunner(Settings settings, ILogger<JobRunner> logger)
         var stdout = PumpAsync(process.StandardOutput.BaseStream, tail);
         var stderr = PumpAsync(process.StandardError.BaseStream, tail);
 
-        await process.WaitForExitAsync(cancellationToken);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using var timeout = new CancellationTokenSource();
+        if (job.TimeoutSeconds > 0)
+        {
+            timeout.CancelAfter(TimeSpan.FromSeconds(job.TimeoutSeconds));
+        }
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(
+            cancellationToken, timeout.Token);
+        string? stoppedBecause = null;
+        try
+        {
+            await process.WaitForExitAsync(stop.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            stoppedBecause = cancellationToken.IsCancellationRequested
+                ? $"Cancelled by request after {clock.Elapsed.TotalSeconds:0.0} s; the command " +
+                  "and its child processes were killed."
+                : $"The command timed out after {job.TimeoutSeconds} s and was killed with its " +
+                  "child processes.";
+            logger.LogInformation("Job {JobId} {JobName}: {Reason}", job.Id, job.Name,
+                stoppedBecause);
+            await ProcessTree.KillAsync(process, ShellCommand.RunsInOwnGroup(start));
+        }
 
         var pipes = Task.WhenAll(stdout, stderr);
         if (await Task.WhenAny(pipes, Task.Delay(PipeDrainGrace, CancellationToken.None)) != pipes)
@@ -70,6 +96,12 @@ public sealed class JobRunner(Settings settings, ILogger<JobRunner> logger)
 
         var exitCode = process.ExitCode;
         var output = tail.ToText();
+        if (stoppedBecause is not null)
+        {
+            var status = cancellationToken.IsCancellationRequested ? JobStatus.Cancelled : JobStatus.Failed;
+            return Finish(job, status, exitCode, stoppedBecause, output);
+        }
+
         return exitCode == 0
             ? Finish(job, JobStatus.Completed, exitCode, null, output)
             : Finish(job, JobStatus.Failed, exitCode, DescribeExit(exitCode), output);

@@ -32,13 +32,13 @@ public sealed class Scheduler(
     public IReadOnlyCollection<ClaimedJob> RunningJobs =>
         _running.Values.Select(running => running.Job).ToList();
 
-    /// <summary>Runs one claim cycle and starts what it claimed; returns how many it started.
-    /// </summary>
-    public async Task<int> ClaimAndStartAsync(CancellationToken cancellationToken)
+    /// <summary>Runs one claim cycle and starts what it claimed; returns the cycle's outcome,
+    /// or null once claiming has stopped.</summary>
+    public async Task<ClaimOutcome?> ClaimAndStartAsync(CancellationToken cancellationToken)
     {
         if (_stopping)
         {
-            return 0;
+            return null;
         }
 
         var outcome = await store.ClaimAsync(Node, config, cancellationToken);
@@ -50,7 +50,21 @@ public sealed class Scheduler(
             Start(job);
         }
 
-        return outcome.Claimed.Count;
+        return outcome;
+    }
+
+    /// <summary>Kills a job this instance runs and records it cancelled; returns false when the
+    /// job does not run here.</summary>
+    public bool RequestCancel(long jobId)
+    {
+        if (!_running.TryGetValue(jobId, out var running))
+        {
+            return false;
+        }
+
+        logger.LogInformation("Job {JobId} {JobName}: cancellation requested", jobId, running.Job.Name);
+        running.Cancel.Cancel();
+        return true;
     }
 
     /// <summary>Refreshes the heartbeat of this instance's jobs, then fails the running jobs of
@@ -59,7 +73,16 @@ public sealed class Scheduler(
     {
         if (!_running.IsEmpty)
         {
-            var alive = await store.HeartbeatAsync(Node, cancellationToken);
+            var rows = await store.HeartbeatAsync(Node, cancellationToken);
+            var alive = rows.Select(row => row.Id).ToHashSet();
+            foreach (var row in rows.Where(row => row.CancelRequested))
+            {
+                if (_running.TryGetValue(row.Id, out var cancelled) && !cancelled.Cancel.IsCancellationRequested)
+                {
+                    RequestCancel(row.Id);
+                }
+            }
+
             foreach (var running in _running.Values)
             {
                 if (!alive.Contains(running.Job.Id) && !running.Recording && running.LeaseLostLogged is false)
@@ -78,8 +101,9 @@ public sealed class Scheduler(
         foreach (var job in released)
         {
             logger.LogWarning(
-                "Job {JobId} {JobName} failed: its instance {OwnerNode} sent no heartbeat for " +
-                "{LeaseTimeout} s", job.Id, job.Name, job.Node, settings.LeaseTimeout.TotalSeconds);
+                "Job {JobId} {JobName} released as {Status}: its instance {OwnerNode} sent no " +
+                "heartbeat for {LeaseTimeout} s", job.Id, job.Name, job.Status, job.Node,
+                settings.LeaseTimeout.TotalSeconds);
         }
 
         if (released.Count > 0)
@@ -117,7 +141,7 @@ public sealed class Scheduler(
         JobResult result;
         try
         {
-            result = await runner.RunAsync(job, CancellationToken.None);
+            result = await runner.RunAsync(job, running.Cancel.Token);
         }
         catch (Exception e)
         {
@@ -154,9 +178,15 @@ public sealed class Scheduler(
             attempts++;
             try
             {
-                var written = await store.CompleteAsync(Node, result, CancellationToken.None);
+                var status = await store.CompleteAsync(Node, result, CancellationToken.None);
                 database.ReportSuccess();
-                if (!written && attempts == 1)
+                if (status == JobStatus.Queued && result.Status == JobStatus.Failed)
+                {
+                    logger.LogInformation("Job {JobId} attempt {Attempt} failed; a retry is queued",
+                        result.JobId, result.Attempt);
+                }
+
+                if (status is null && attempts == 1)
                 {
                     logger.LogWarning(
                         "Result of job {JobId} attempt {Attempt} was not recorded: the job no " +
@@ -202,6 +232,8 @@ public sealed class Scheduler(
     private sealed class RunningJob(ClaimedJob job)
     {
         public ClaimedJob Job { get; } = job;
+
+        public CancellationTokenSource Cancel { get; } = new();
 
         public TaskCompletionSource Done { get; } =
             new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -103,48 +103,92 @@ public sealed class SchedulerService(
         using var timer = new PeriodicTimer(settings.CheckInterval, time);
         var tick = timer.WaitForNextTickAsync(stoppingToken).AsTask();
         var woken = wake.WaitAsync(stoppingToken);
+        var due = new DueTimer(time);
         var backoff = TimeSpan.Zero;
-        while (!stoppingToken.IsCancellationRequested)
+        try
         {
-            try
+            while (!stoppingToken.IsCancellationRequested)
             {
-                await scheduler.ClaimAndStartAsync(stoppingToken);
-                LastCycleAt = time.GetUtcNow();
-                backoff = TimeSpan.Zero;
-            }
-            catch (Exception e) when (DatabaseStatus.IsOutage(e))
-            {
-                database.ReportOutage(e, "claiming jobs");
-                backoff = backoff == TimeSpan.Zero ? TimeSpan.FromMilliseconds(500) : Backoff(backoff);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                logger.LogError(e, "Claim cycle failed; the loop goes on");
-                backoff = backoff == TimeSpan.Zero ? TimeSpan.FromSeconds(1) : Backoff(backoff);
-            }
-
-            if (backoff > TimeSpan.Zero)
-            {
-                await Task.Delay(backoff, time, stoppingToken);
-                continue;
-            }
-
-            await Task.WhenAny(tick, woken);
-            if (tick.IsCompleted)
-            {
-                if (!await tick)
+                try
                 {
-                    return;
+                    var outcome = await scheduler.ClaimAndStartAsync(stoppingToken);
+                    LastCycleAt = time.GetUtcNow();
+                    due.Set(outcome?.NextDueIn, stoppingToken);
+                    backoff = TimeSpan.Zero;
+                }
+                catch (Exception e) when (DatabaseStatus.IsOutage(e))
+                {
+                    database.ReportOutage(e, "claiming jobs");
+                    backoff = backoff == TimeSpan.Zero ? TimeSpan.FromMilliseconds(500) : Backoff(backoff);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    logger.LogError(e, "Claim cycle failed; the loop goes on");
+                    backoff = backoff == TimeSpan.Zero ? TimeSpan.FromSeconds(1) : Backoff(backoff);
                 }
 
-                tick = timer.WaitForNextTickAsync(stoppingToken).AsTask();
+                if (backoff > TimeSpan.Zero)
+                {
+                    await Task.Delay(backoff, time, stoppingToken);
+                    continue;
+                }
+
+                await Task.WhenAny(tick, woken, due.Task);
+                if (tick.IsCompleted)
+                {
+                    if (!await tick)
+                    {
+                        return;
+                    }
+
+                    tick = timer.WaitForNextTickAsync(stoppingToken).AsTask();
+                }
+
+                if (woken.IsCompleted)
+                {
+                    await woken;
+                    woken = wake.WaitAsync(stoppingToken);
+                }
+            }
+        }
+        finally
+        {
+            due.Dispose();
+        }
+    }
+
+    /// <summary>Completes when the earliest delayed job becomes due; each cycle replaces it.
+    /// </summary>
+    private sealed class DueTimer(TimeProvider time) : IDisposable
+    {
+        // A job due in this many milliseconds more is claimed a moment late rather than with a
+        // wake-up just before it is due.
+        private static readonly TimeSpan Margin = TimeSpan.FromMilliseconds(5);
+
+        private CancellationTokenSource? _cancel;
+
+        public Task Task { get; private set; } = new TaskCompletionSource().Task;
+
+        public void Set(TimeSpan? dueIn, CancellationToken stoppingToken)
+        {
+            _cancel?.Cancel();
+            _cancel?.Dispose();
+            _cancel = null;
+            if (dueIn is null)
+            {
+                Task = new TaskCompletionSource().Task;
+                return;
             }
 
-            if (woken.IsCompleted)
-            {
-                await woken;
-                woken = wake.WaitAsync(stoppingToken);
-            }
+            _cancel = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+            Task = Task.Delay(dueIn.Value + Margin, time, _cancel.Token)
+                .ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+
+        public void Dispose()
+        {
+            _cancel?.Cancel();
+            _cancel?.Dispose();
         }
     }
 

@@ -32,6 +32,10 @@ public static class ShellCommand
             : $"The shell {path} (JOB_SHELL={shell}) does not exist on this machine.";
     }
 
+    /// <summary>Tells whether the process starts a session and process group of its own.
+    /// </summary>
+    public static bool RunsInOwnGroup(ProcessStartInfo start) => start.FileName == SetsidPath;
+
     public static ProcessStartInfo Create(string shell, string command)
     {
         var start = shell switch

@@ -5,13 +5,16 @@ namespace JobScheduler.Scheduling;
 
 /// <summary>
 /// Listens for the database's wake-up notifications on one dedicated connection, so jobs added
-/// by any client, even plain SQL, start without waiting for the next poll. After a lost
-/// connection it listens again and wakes the loop once, in case a notification was missed.
+/// by any client, even plain SQL, start without waiting for the next poll, and a cancellation
+/// reaches the instance that runs the job at once. After a lost connection it listens again and
+/// wakes the loop once, in case a notification was missed; heartbeats catch a missed
+/// cancellation.
 /// </summary>
 public sealed class WakeListener(
     NpgsqlDataSource dataSource,
     DatabaseStatus database,
     WakeSignal wake,
+    Scheduler scheduler,
     ILogger<WakeListener> logger) : BackgroundService
 {
     public const string Channel = "jobscheduler_wake";
@@ -63,8 +66,22 @@ public sealed class WakeListener(
     private async Task ListenAsync(CancellationToken stoppingToken, Action onListening)
     {
         await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
-        connection.Notification += (_, _) => wake.Signal();
-        await using (var listen = new NpgsqlCommand($"LISTEN {Channel}", connection))
+        connection.Notification += (_, notification) =>
+        {
+            if (notification.Channel == JobQueries.CancelChannel)
+            {
+                if (long.TryParse(notification.Payload, out var jobId))
+                {
+                    scheduler.RequestCancel(jobId);
+                }
+
+                return;
+            }
+
+            wake.Signal();
+        };
+        await using (var listen = new NpgsqlCommand(
+                         $"LISTEN {Channel}; LISTEN {JobQueries.CancelChannel}", connection))
         {
             await listen.ExecuteNonQueryAsync(stoppingToken);
         }
