@@ -1,11 +1,14 @@
 using JobScheduler.Hosting;
 
 // Settings: the environment wins over .env in the working folder, which wins over .env beside
-// the executable. Invalid values stop the daemon before it touches anything.
+// the executable. Invalid values, or listening beyond loopback without API_TOKEN, stop the
+// daemon before it touches anything.
 Settings settings;
+WebApplication app;
 try
 {
     settings = Settings.Load(EnvFiles.Merge(Settings.EnvironmentVariables()));
+    app = App.Build(args, settings);
 }
 catch (SettingsException e)
 {
@@ -13,7 +16,6 @@ catch (SettingsException e)
     return 2;
 }
 
-var app = App.Build(args, settings);
 StartupBanner.Register(app, settings);
 await app.RunAsync();
 return 0;

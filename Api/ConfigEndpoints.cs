@@ -8,12 +8,13 @@ namespace JobScheduler.Api;
 /// <summary>REST endpoints for the live configuration and the counts per status.</summary>
 public static class ConfigEndpoints
 {
-    public static IEndpointRouteBuilder MapConfigApi(this IEndpointRouteBuilder app)
+    /// <summary>Maps the config and stats endpoints under the given /api group.</summary>
+    public static IEndpointRouteBuilder MapConfigApi(this IEndpointRouteBuilder api)
     {
-        app.MapGet("/api/config", GetAsync);
-        app.MapPut("/api/config", PutAsync);
-        app.MapGet("/api/stats", StatsAsync);
-        return app;
+        api.MapGet("/config", GetAsync);
+        api.MapPut("/config", PutAsync);
+        api.MapGet("/stats", StatsAsync);
+        return api;
     }
 
     public sealed record ConfigView(

@@ -9,9 +9,10 @@ public static class JobEndpoints
     public const int DefaultPageSize = 100;
     public const int MaxPageSize = 1000;
 
-    public static IEndpointRouteBuilder MapJobApi(this IEndpointRouteBuilder app)
+    /// <summary>Maps the job endpoints under the given /api group.</summary>
+    public static IEndpointRouteBuilder MapJobApi(this IEndpointRouteBuilder api)
     {
-        var jobs = app.MapGroup("/api/jobs");
+        var jobs = api.MapGroup("/jobs");
         jobs.MapGet("/", ListAsync);
         jobs.MapPost("/", CreateAsync);
         jobs.MapPost("/create", CreateAsync);
@@ -20,7 +21,7 @@ public static class JobEndpoints
         jobs.MapPost("/{id:long}/cancel", CancelAsync);
         jobs.MapPost("/{id:long}/requeue", RequeueAsync);
         jobs.MapDelete("/{id:long}", DeleteAsync);
-        return app;
+        return api;
     }
 
     public sealed record JobPage(IReadOnlyList<Job> Jobs, string? NextCursor);

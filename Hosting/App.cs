@@ -22,12 +22,20 @@ public static class App
         {
             Args = args,
             ContentRootPath = AppContext.BaseDirectory,
+            // Pages are found in the application's assembly, also when a test host starts it.
+            ApplicationName = typeof(App).Assembly.GetName().Name,
         });
         builder.Configuration["AllowedHosts"] = settings.AllowedHosts;
-        if (string.IsNullOrEmpty(builder.Configuration["urls"]))
+        var urls = builder.Configuration["urls"];
+        if (string.IsNullOrEmpty(urls))
         {
-            builder.WebHost.UseUrls(DefaultUrls);
+            urls = DefaultUrls;
+            builder.WebHost.UseUrls(urls);
         }
+
+        // Security: beyond loopback only with API_TOKEN, which the API and dashboard then require.
+        Security.CheckExposure(urls, settings);
+        builder.Services.AddTokenAuthentication(settings);
 
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = 1024 * 1024);
 
@@ -64,7 +72,14 @@ public static class App
         });
         builder.Services.AddProblemDetails();
         builder.Services.AddExceptionHandler<DatabaseErrorHandler>();
-        builder.Services.AddRazorPages();
+        builder.Services.AddRazorPages(pages =>
+        {
+            if (settings.ApiToken is not null)
+            {
+                pages.Conventions.AuthorizeFolder("/", Security.DashboardPolicy);
+                pages.Conventions.AllowAnonymousToPage("/SignIn");
+            }
+        });
 
         var app = builder.Build();
         app.UseExceptionHandler();
@@ -73,9 +88,21 @@ public static class App
         {
             FileProvider = new ManifestEmbeddedFileProvider(typeof(App).Assembly, "wwwroot"),
         });
+        if (settings.ApiToken is not null)
+        {
+            app.UseAuthentication();
+            app.UseAuthorization();
+        }
+
         app.Use(RequireSchemaForApi);
-        app.MapJobApi();
-        app.MapConfigApi();
+        var api = app.MapGroup("/api");
+        if (settings.ApiToken is not null)
+        {
+            api.RequireAuthorization(Security.ApiPolicy);
+        }
+
+        api.MapJobApi();
+        api.MapConfigApi();
         app.MapRazorPages();
         return app;
     }

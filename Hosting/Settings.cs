@@ -51,6 +51,11 @@ public sealed record Settings
     /// rebinding.</summary>
     public string AllowedHosts { get; init; } = "localhost;127.0.0.1;[::1]";
 
+    /// <summary>Secret that the API (as <c>Authorization: Bearer</c>) and the dashboard sign-in
+    /// require (API_TOKEN, at least 16 characters). Unset means no sign-in, which is allowed only
+    /// while the server listens on loopback addresses.</summary>
+    public string? ApiToken { get; init; }
+
     /// <summary>Name of this scheduler instance in the jobs table (NODE_NAME, default
     /// host:pid).</summary>
     public string NodeName { get; init; } =
@@ -104,6 +109,7 @@ public sealed record Settings
             LogDirectory = reader.Text("LOG_DIR", defaults.LogDirectory, allowEmpty: true),
             AllowedHosts = reader.Text("ALLOWED_HOSTS", defaults.AllowedHosts),
             NodeName = reader.Text("NODE_NAME", defaults.NodeName),
+            ApiToken = reader.Secret("API_TOKEN"),
         };
 
         if (settings.LeaseTimeout < 3 * settings.HeartbeatInterval)
@@ -160,6 +166,23 @@ public sealed record Settings
             {
                 Errors.Add($"{name} is set but empty; remove it to use the default '{fallback}'.");
                 return fallback;
+            }
+
+            return value.Trim();
+        }
+
+        /// <summary>Reads a secret; errors never repeat its value.</summary>
+        public string? Secret(string name)
+        {
+            if (!variables.TryGetValue(name, out var value) || string.IsNullOrEmpty(value))
+            {
+                return null;
+            }
+
+            if (value.Trim().Length < 16)
+            {
+                Errors.Add($"{name} is shorter than 16 characters; use a long random secret, " +
+                           "for example the output of: openssl rand -hex 32");
             }
 
             return value.Trim();

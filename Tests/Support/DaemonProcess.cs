@@ -44,8 +44,11 @@ public sealed partial class DaemonProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Starts the daemon and waits until it serves requests: until the API works, or
+    /// with <paramref name="waitForDatabase"/> false, until it answers at all.</summary>
     public static async Task<DaemonProcess> StartAsync(
-        Settings settings, IReadOnlyDictionary<string, string>? extra = null)
+        Settings settings, IReadOnlyDictionary<string, string>? extra = null,
+        bool waitForDatabase = true)
     {
         var port = FreePort();
         var address = new Uri($"http://127.0.0.1:{port}");
@@ -76,7 +79,8 @@ public sealed partial class DaemonProcess : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => daemon.Append(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        await Eventually.WaitAsync(() => daemon.IsReadyAsync(), ready => ready || process.HasExited,
+        await Eventually.WaitAsync(() => daemon.IsReadyAsync(waitForDatabase),
+            ready => ready || process.HasExited,
             "the daemon to answer on " + address);
         Assert.IsFalse(process.HasExited, "The daemon exited at start:\n" + daemon.Output);
         return daemon;
@@ -113,12 +117,13 @@ public sealed partial class DaemonProcess : IAsyncDisposable
     public const int SigKill = 9;
     public const int SigTerm = 15;
 
-    private async Task<bool> IsReadyAsync()
+    private async Task<bool> IsReadyAsync(bool waitForDatabase)
     {
         try
         {
             var response = await Client.GetAsync("/api/stats");
-            return response.StatusCode == HttpStatusCode.OK;
+            return !waitForDatabase || response.StatusCode is HttpStatusCode.OK
+                or HttpStatusCode.Unauthorized;
         }
         catch (HttpRequestException)
         {
