@@ -42,10 +42,18 @@ public static class JsonBody
             buffer.Write(chunk, 0, read);
         }
 
+        var bytes = buffer.ToArray();
+        // JSON parsing accepts invalid UTF-8 inside strings and fails only when a value is read,
+        // so the whole body is checked first.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes))
+        {
+            return (default, Problems.BadRequest("The body is not valid UTF-8; send JSON in UTF-8."));
+        }
+
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(buffer.ToArray(), ParseOptions);
+            document = JsonDocument.Parse(bytes, ParseOptions);
         }
         catch (JsonException e)
         {

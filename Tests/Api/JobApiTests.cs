@@ -60,6 +60,20 @@ public sealed class JobApiTests
     }
 
     [TestMethod]
+    public async Task Create_InvalidUtf8InString_Returns400()
+    {
+        await using var app = await TestApp.StartAsync(await TestDatabase.CreateAsync());
+        byte[] body = [.. "{\"name\":\""u8, 0xFF, 0xFE, .. "\",\"command\":\"true\"}"u8];
+        var content = new ByteArrayContent(body);
+        content.Headers.ContentType = new("application/json");
+
+        var response = await app.Client.PostAsync("/api/jobs", content);
+
+        Assert.AreEqual(HttpStatusCode.BadRequest, response.StatusCode);
+        StringAssert.Contains(await response.Content.ReadAsStringAsync(), "not valid UTF-8");
+    }
+
+    [TestMethod]
     public async Task Create_DuplicateName_Returns409()
     {
         await using var app = await TestApp.StartAsync(await TestDatabase.CreateAsync());
