@@ -193,7 +193,7 @@ public sealed partial class SecurityTests
         await Eventually.WaitAsync(() => daemon.Output.Contains("password authentication failed"),
             "the failed database login to be logged");
 
-        Assert.AreEqual(HttpStatusCode.Unauthorized, stats.StatusCode);
+        Assert.AreEqual(HttpStatusCode.ServiceUnavailable, stats.StatusCode);
         Assert.AreEqual(HttpStatusCode.Unauthorized, config.StatusCode);
         Assert.DoesNotContain(password, daemon.Output);
         Assert.DoesNotContain(Token, daemon.Output);

@@ -104,8 +104,6 @@ public sealed class LeaseAndShutdownTests
         var settings = await TestDatabase.CreateAsync();
         await using var daemon = await DaemonProcess.StartAsync(settings,
             new Dictionary<string, string> { ["API_TOKEN"] = "secret-token-0123456789" });
-        daemon.Client.DefaultRequestHeaders.Authorization =
-            new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "secret-token-0123456789");
 
         var job = await CreateAsync(daemon.Client, "env",
             "echo \"password=${DB_PASSWORD:-hidden} token=${API_TOKEN:-hidden} id=$JOBSCHEDULER_JOB_ID\"");

@@ -75,6 +75,11 @@ public sealed partial class DaemonProcess : IAsyncDisposable
 
         var process = Process.Start(start)!;
         var daemon = new DaemonProcess(process, address);
+        if (extra?.GetValueOrDefault("API_TOKEN") is { } token)
+        {
+            daemon.Client.DefaultRequestHeaders.Authorization = new("Bearer", token);
+        }
+
         process.OutputDataReceived += (_, e) => daemon.Append(e.Data);
         process.ErrorDataReceived += (_, e) => daemon.Append(e.Data);
         process.BeginOutputReadLine();
@@ -122,8 +127,7 @@ public sealed partial class DaemonProcess : IAsyncDisposable
         try
         {
             var response = await Client.GetAsync("/api/stats");
-            return !waitForDatabase || response.StatusCode is HttpStatusCode.OK
-                or HttpStatusCode.Unauthorized;
+            return !waitForDatabase || response.StatusCode == HttpStatusCode.OK;
         }
         catch (HttpRequestException)
         {
