@@ -80,6 +80,15 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
         SELECT status FROM finished
         """;
 
+    // The output so far of running jobs that printed since the last heartbeat, so the dashboard
+    // can show it while they run.
+    private const string OutputSql = """
+        UPDATE jobs j
+        SET output = o.output
+        FROM unnest($2::bigint[], $3::integer[], $4::text[]) AS o(id, attempt, output)
+        WHERE j.id = o.id AND j.attempt = o.attempt AND j.node = $1 AND j.status = 'running'
+        """;
+
     private const string HeartbeatSql = """
         UPDATE jobs SET heartbeat_at = now()
         WHERE status = 'running' AND node = $1
@@ -204,14 +213,35 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
         return await command.ExecuteScalarAsync(cancellationToken) as string;
     }
 
-    /// <summary>Refreshes the heartbeat of every job this node runs; returns their ids.</summary>
+    /// <summary>Stores the output so far of the given running jobs and refreshes the heartbeat
+    /// of every job this node runs; returns those jobs, with any cancellation request.</summary>
     public async Task<IReadOnlyList<HeartbeatRow>> HeartbeatAsync(
-        string node, CancellationToken cancellationToken)
+        string node, IReadOnlyList<(long Id, int Attempt, string Output)> outputs,
+        CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand(HeartbeatSql);
-        command.Parameters.Add(new() { Value = node });
+        await using var batch = dataSource.CreateBatch();
+        if (outputs.Count > 0)
+        {
+            batch.BatchCommands.Add(new(OutputSql)
+            {
+                Parameters =
+                {
+                    new() { Value = node },
+                    new() { Value = outputs.Select(o => o.Id).ToArray() },
+                    new() { Value = outputs.Select(o => o.Attempt).ToArray() },
+                    new() { Value = outputs.Select(o => o.Output).ToArray() },
+                },
+            });
+        }
+
+        batch.BatchCommands.Add(new(HeartbeatSql) { Parameters = { new() { Value = node } } });
         var rows = new List<HeartbeatRow>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        if (outputs.Count > 0)
+        {
+            await reader.NextResultAsync(cancellationToken);
+        }
+
         while (await reader.ReadAsync(cancellationToken))
         {
             rows.Add(new HeartbeatRow(reader.GetInt64(0), reader.GetBoolean(1)));

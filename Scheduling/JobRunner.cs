@@ -18,7 +18,13 @@ public sealed class JobRunner(Settings settings, ILogger<JobRunner> logger)
 
     /// <summary>Runs the job to its end. A cancellation request, or the job's timeout, kills
     /// its process tree; the result then says which.</summary>
-    public async Task<JobResult> RunAsync(ClaimedJob job, CancellationToken cancellationToken)
+    public Task<JobResult> RunAsync(ClaimedJob job, CancellationToken cancellationToken) =>
+        RunAsync(job, new OutputTail(settings.OutputLimitBytes), cancellationToken);
+
+    /// <summary>Runs the job to its end, collecting its output into <paramref name="tail"/>,
+    /// which the caller may read while the job runs.</summary>
+    public async Task<JobResult> RunAsync(
+        ClaimedJob job, OutputTail tail, CancellationToken cancellationToken)
     {
         if (ShellCommand.FindProblem(settings.JobShell) is { } shellProblem)
         {
@@ -56,7 +62,6 @@ public sealed class JobRunner(Settings settings, ILogger<JobRunner> logger)
         // rather than hanging.
         process.StandardInput.Close();
 
-        var tail = new OutputTail(settings.OutputLimitBytes);
         var stdout = PumpAsync(process.StandardOutput.BaseStream, tail);
         var stderr = PumpAsync(process.StandardError.BaseStream, tail);
 

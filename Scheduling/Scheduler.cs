@@ -67,13 +67,25 @@ public sealed class Scheduler(
         return true;
     }
 
-    /// <summary>Refreshes the heartbeat of this instance's jobs, then fails the running jobs of
-    /// instances whose heartbeat is older than the lease.</summary>
+    /// <summary>Refreshes the heartbeat of this instance's jobs and the stored output of those
+    /// that printed since the last one, then releases the running jobs of instances whose
+    /// heartbeat is older than the lease.</summary>
     public async Task HeartbeatAsync(CancellationToken cancellationToken)
     {
         if (!_running.IsEmpty)
         {
-            var rows = await store.HeartbeatAsync(Node, cancellationToken);
+            var changed = _running.Values
+                .Where(running => running.Output.TotalBytes != running.FlushedBytes && !running.Recording)
+                .Select(running => (running, bytes: running.Output.TotalBytes, text: running.Output.ToText()))
+                .ToList();
+            var rows = await store.HeartbeatAsync(Node,
+                changed.Select(item => (item.running.Job.Id, item.running.Job.Attempt, item.text)).ToList(),
+                cancellationToken);
+            foreach (var (running, bytes, _) in changed)
+            {
+                running.FlushedBytes = bytes;
+            }
+
             var alive = rows.Select(row => row.Id).ToHashSet();
             foreach (var row in rows.Where(row => row.CancelRequested))
             {
@@ -129,7 +141,7 @@ public sealed class Scheduler(
     {
         logger.LogInformation("Job {JobId} {JobName} started, attempt {Attempt}: {Command}",
             job.Id, job.Name, job.Attempt, job.Command);
-        var running = new RunningJob(job);
+        var running = new RunningJob(job, new OutputTail(settings.OutputLimitBytes));
         _running[job.Id] = running;
         _ = Task.Run(() => RunAsync(running));
     }
@@ -141,7 +153,7 @@ public sealed class Scheduler(
         JobResult result;
         try
         {
-            result = await runner.RunAsync(job, running.Cancel.Token);
+            result = await runner.RunAsync(job, running.Output, running.Cancel.Token);
         }
         catch (Exception e)
         {
@@ -229,9 +241,14 @@ public sealed class Scheduler(
         }
     }
 
-    private sealed class RunningJob(ClaimedJob job)
+    private sealed class RunningJob(ClaimedJob job, OutputTail output)
     {
         public ClaimedJob Job { get; } = job;
+
+        public OutputTail Output { get; } = output;
+
+        /// <summary>Output bytes seen at the last write of the tail to the database.</summary>
+        public long FlushedBytes;
 
         public CancellationTokenSource Cancel { get; } = new();
 

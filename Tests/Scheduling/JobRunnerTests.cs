@@ -24,6 +24,25 @@ public sealed class JobRunnerTests
     }
 
     [TestMethod]
+    public async Task Run_LongJob_OutputVisibleWhileRunning()
+    {
+        var settings = await TestDatabase.CreateAsync(new() { ["HEARTBEAT_INTERVAL"] = "0.2", ["LEASE_TIMEOUT"] = "2" });
+        await using var app = await TestApp.StartAsync(settings);
+
+        var job = await app.CreateJobAsync("progress", "echo step-1; sleep 1; echo step-2; sleep 30");
+        var first = await Eventually.WaitAsync(() => app.GetJobAsync(job.Id),
+            current => current.Output == "step-1\n", "the first line while running");
+        var second = await Eventually.WaitAsync(() => app.GetJobAsync(job.Id),
+            current => current.Output == "step-1\nstep-2\n", "the second line while running");
+        await app.Client.PostAsync($"/api/jobs/{job.Id}/cancel", null);
+
+        Assert.AreEqual(JobStatus.Running, first.Status);
+        Assert.AreEqual(JobStatus.Running, second.Status);
+        var cancelled = await app.WaitForStatusAsync(job.Id, JobStatus.Cancelled);
+        Assert.AreEqual("step-1\nstep-2\n", cancelled.Output);
+    }
+
+    [TestMethod]
     public async Task Run_BothPipesFull_NeitherStalls()
     {
         await using var app = await TestApp.StartAsync(await TestDatabase.CreateAsync());
