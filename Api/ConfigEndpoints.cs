@@ -11,14 +11,32 @@ public static class ConfigEndpoints
     /// <summary>Maps the config and stats endpoints under the given /api group.</summary>
     public static IEndpointRouteBuilder MapConfigApi(this IEndpointRouteBuilder api)
     {
-        api.MapGet("/config", GetAsync);
-        api.MapPut("/config", PutAsync);
-        api.MapGet("/stats", StatsAsync);
+        api.MapGet("/config", GetAsync)
+            .WithTags("Configuration")
+            .WithSummary("Get the live settings in force, with any stored value that is invalid")
+            .Produces<ConfigView>()
+            .WithCommonProblems();
+        api.MapPut("/config", PutAsync)
+            .WithTags("Configuration")
+            .WithSummary("Change live settings; all or nothing")
+            .WithJsonBody<ConfigBody>()
+            .Produces<ConfigView>()
+            .WithCommonProblems();
+        api.MapGet("/stats", StatsAsync)
+            .WithTags("Configuration")
+            .WithSummary("Count jobs per status, with the limit in force")
+            .Produces<JobStats>()
+            .WithCommonProblems();
         return api;
     }
 
     public sealed record ConfigView(
-        int MaxConcurrentJobs, int DefaultTimeoutSeconds, IReadOnlyList<string> Problems);
+        int MaxConcurrentJobs,
+        int DefaultTimeoutSeconds,
+        bool Paused,
+        int RunRetentionDays,
+        int JobRetentionDays,
+        IReadOnlyList<string> Problems);
 
     /// <summary>Reads the stored configuration with the values in force: a stored value that is
     /// invalid or missing is shown as the last valid one, with the problem.</summary>
@@ -36,16 +54,17 @@ public static class ConfigEndpoints
             if (parsed is null)
             {
                 problems.Add(raw is null
-                    ? $"{setting.Key} is missing from scheduler_config; {live.Get(setting.Key)} is " +
-                      "in force."
+                    ? $"{setting.Key} is missing from scheduler_config; " +
+                      $"{setting.Format(live.Get(setting.Key))} is in force."
                     : $"{setting.Key} = '{raw}' in scheduler_config is invalid; " +
-                      $"{live.Get(setting.Key)} is in force. Set a whole number from " +
-                      $"{setting.Min} to {setting.Max}.");
+                      $"{setting.Format(live.Get(setting.Key))} is in force. Set " +
+                      $"{setting.Describe}.");
             }
         }
 
         return new ConfigView(values[LiveConfig.MaxConcurrentJobsKey],
-            values[LiveConfig.DefaultTimeoutKey], problems);
+            values[LiveConfig.DefaultTimeoutKey], values[LiveConfig.PausedKey] != 0,
+            values[LiveConfig.RunRetentionKey], values[LiveConfig.JobRetentionKey], problems);
     }
 
     /// <summary>Checks submitted values; returns them as stored text, or the errors.</summary>
@@ -59,6 +78,8 @@ public static class ConfigEndpoints
             {
                 JsonValueKind.Number => property.Value.GetRawText(),
                 JsonValueKind.String => property.Value.GetString(),
+                JsonValueKind.True => "true",
+                JsonValueKind.False => "false",
                 _ => null,
             };
             var error = LiveConfig.Validate(property.Name, text ?? JsonBody.Describe(property.Value));
@@ -69,8 +90,7 @@ public static class ConfigEndpoints
             }
 
             var setting = LiveConfig.Settings.First(s => s.Key == property.Name);
-            values[property.Name] =
-                LiveConfig.Parse(setting, text)!.Value.ToString(CultureInfo.InvariantCulture);
+            values[property.Name] = setting.Format(LiveConfig.Parse(setting, text)!.Value);
         }
 
         if (values.Count == 0 && errors.Count == 0)

@@ -12,15 +12,60 @@ public static class JobEndpoints
     /// <summary>Maps the job endpoints under the given /api group.</summary>
     public static IEndpointRouteBuilder MapJobApi(this IEndpointRouteBuilder api)
     {
-        var jobs = api.MapGroup("/jobs");
-        jobs.MapGet("/", ListAsync);
-        jobs.MapPost("/", CreateAsync);
-        jobs.MapPost("/create", CreateAsync);
-        jobs.MapGet("/{id:long}", GetAsync);
-        jobs.MapGet("/{id:long}/runs", RunsAsync);
-        jobs.MapPost("/{id:long}/cancel", CancelAsync);
-        jobs.MapPost("/{id:long}/requeue", RequeueAsync);
-        jobs.MapDelete("/{id:long}", DeleteAsync);
+        var jobs = api.MapGroup("/jobs").WithTags("Jobs");
+        jobs.MapGet("/", ListAsync)
+            .WithSummary("List jobs, newest first, without output")
+            .Produces<JobPage>()
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .WithCommonProblems();
+        jobs.MapPost("/", CreateAsync)
+            .WithSummary("Create a job")
+            .WithJsonBody<CreateJobBody>()
+            .ReturnsJob(StatusCodes.Status201Created)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .WithCommonProblems();
+        jobs.MapPost("/create", CreateAsync)
+            .WithSummary("Create a job (same as POST /api/jobs)")
+            .WithJsonBody<CreateJobBody>()
+            .ReturnsJob(StatusCodes.Status201Created)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .WithCommonProblems();
+        jobs.MapGet("/{id:long}", GetAsync)
+            .WithSummary("Get one job with its exit code, error and output tail")
+            .ReturnsJob()
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .WithCommonProblems();
+        jobs.MapGet("/{id:long}/runs", RunsAsync)
+            .WithSummary("List a job's runs, oldest first")
+            .Produces<List<JobRun>>()
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .WithCommonProblems();
+        jobs.MapPost("/{id:long}/cancel", CancelAsync)
+            .WithSummary("Cancel a queued job (200) or kill a running one (202)")
+            .ReturnsJob()
+            .Produces<Job>(StatusCodes.Status202Accepted)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .WithCommonProblems();
+        jobs.MapPost("/{id:long}/requeue", RequeueAsync)
+            .WithSummary("Queue a finished job again")
+            .ReturnsJob()
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .WithCommonProblems();
+        jobs.MapDelete("/{id:long}", DeleteAsync)
+            .WithSummary("Delete a job that is not running, with its runs")
+            .Produces(StatusCodes.Status204NoContent)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .WithCommonProblems();
+        jobs.MapPatch("/{id:long}", UpdateAsync)
+            .WithSummary("Change a job that is not running")
+            .WithJsonBody<UpdateJobBody>()
+            .ReturnsJob()
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .WithCommonProblems();
         return api;
     }
 
@@ -61,7 +106,7 @@ public static class JobEndpoints
     }
 
     private static async Task<IResult> CreateAsync(
-        HttpRequest request, JobQueries queries, WakeSignal wake,
+        HttpRequest request, JobQueries queries, WakeSignal wake, TimeProvider time,
         CancellationToken cancellationToken)
     {
         var (body, problem) = await JsonBody.ReadObjectAsync(request, cancellationToken);
@@ -70,7 +115,7 @@ public static class JobEndpoints
             return problem;
         }
 
-        var (newJob, errors) = JobRequests.ParseCreate(body);
+        var (newJob, errors) = JobRequests.ParseCreate(body, time.GetUtcNow().UtcDateTime);
         if (newJob is null)
         {
             return Problems.BadRequest(string.Join(" ", errors));
@@ -94,6 +139,50 @@ public static class JobEndpoints
         return job is null
             ? Problems.NotFound($"No job has id {id}.")
             : Results.Ok(job with { Output = job.Output ?? "" });
+    }
+
+    private static async Task<IResult> UpdateAsync(
+        long id, HttpRequest request, JobQueries queries, WakeSignal wake, TimeProvider time,
+        CancellationToken cancellationToken)
+    {
+        var (body, problem) = await JsonBody.ReadObjectAsync(request, cancellationToken);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var current = await queries.GetAsync(id, cancellationToken);
+        if (current is null)
+        {
+            return Problems.NotFound($"No job has id {id}.");
+        }
+
+        var (changes, errors) = JobRequests.ParsePatch(body, current, time.GetUtcNow().UtcDateTime);
+        if (errors.Count > 0)
+        {
+            return Problems.BadRequest(string.Join(" ", errors));
+        }
+
+        var (found, changed, duplicate) = await queries.UpdateAsync(id, changes, cancellationToken);
+        if (duplicate)
+        {
+            return Problems.Conflict(
+                $"A job named '{changes["name"]}' already exists; choose another name.");
+        }
+
+        if (found is null)
+        {
+            return Problems.NotFound($"No job has id {id}.");
+        }
+
+        if (!changed)
+        {
+            return Problems.Conflict($"Job {id} is running; change it after it finishes.");
+        }
+
+        wake.Signal();
+        var job = (await queries.GetAsync(id, cancellationToken))!;
+        return Results.Ok(job with { Output = job.Output ?? "" });
     }
 
     private static async Task<IResult> CancelAsync(

@@ -12,12 +12,208 @@ public static class JobRequests
     public const int MaxCommandLength = 32 * 1024;
 
     private static readonly string[] CreateFields =
-        ["name", "command", "priority", "run_at", "timeout_seconds", "max_attempts", "retry_delay_seconds"];
+    [
+        "name", "command", "priority", "run_at", "timeout_seconds", "max_attempts",
+        "retry_delay_seconds", "schedule", "time_zone", "enabled",
+    ];
 
-    /// <summary>Builds a new job from a JSON object, or returns every problem found.</summary>
-    public static (NewJob? Job, List<string> Errors) ParseCreate(JsonElement body)
+    private const string TimeoutMeaning =
+        "seconds a run may take; 0 means no limit, absent or null uses default_timeout_seconds";
+
+    private const string MaxAttemptsMeaning = "runs allowed before the job stays failed, default 1";
+
+    private const string RetryDelayMeaning =
+        "seconds before the first retry, doubled for each further one, default 10";
+
+    /// <summary>Builds a new job from a JSON object as of now, or returns every problem found.
+    /// </summary>
+    public static (NewJob? Job, List<string> Errors) ParseCreate(JsonElement body) =>
+        ParseCreate(body, DateTime.UtcNow);
+
+    /// <summary>Builds a new job from a JSON object, or returns every problem found. A recurring
+    /// job without run_at first runs at its next occurrence after <paramref name="nowUtc"/>.
+    /// </summary>
+    public static (NewJob? Job, List<string> Errors) ParseCreate(JsonElement body, DateTime nowUtc)
     {
         var errors = new List<string>();
+        RejectUnknownFields(body, errors);
+
+        var name = RequiredString(body, "name", errors);
+        var command = RequiredString(body, "command", errors);
+        var priority = OptionalInteger(body, "priority", int.MinValue, int.MaxValue, errors,
+            "lower runs first, default 0") ?? 0;
+        var timeout = OptionalInteger(body, "timeout_seconds", 0, 31_536_000, errors, TimeoutMeaning);
+        var maxAttempts = OptionalInteger(body, "max_attempts", 1, 100, errors, MaxAttemptsMeaning) ?? 1;
+        var retryDelay = OptionalInteger(body, "retry_delay_seconds", 0, 86_400, errors,
+            RetryDelayMeaning) ?? 10;
+        var runAt = OptionalRunAt(body, errors);
+        var schedule = OptionalString(body, "schedule", errors);
+        var timeZone = OptionalString(body, "time_zone", errors) ?? "UTC";
+        var enabled = OptionalBoolean(body, "enabled", errors) ?? true;
+
+        CheckName(name, errors);
+        CheckCommand(command, errors);
+        if (schedule is not null && CheckSchedule(schedule, timeZone, errors) is { } recurrence)
+        {
+            runAt ??= NextOccurrence(recurrence, schedule, nowUtc, errors);
+        }
+        else if (schedule is null && body.TryGetProperty("time_zone", out _))
+        {
+            CheckZoneOnly(timeZone, errors);
+        }
+
+        return errors.Count > 0 || name is null || command is null
+            ? (null, errors)
+            : (new NewJob(name.Trim(), command, priority, runAt, timeout, maxAttempts, retryDelay,
+                schedule?.Trim(), timeZone.Trim(), enabled), errors);
+    }
+
+    /// <summary>
+    /// Reads a partial update of a job as column values, or returns every problem found. A
+    /// change of schedule, time zone or enabled flag without a run_at moves a recurring job to
+    /// its next occurrence after <paramref name="nowUtc"/>.
+    /// </summary>
+    public static (Dictionary<string, object?> Changes, List<string> Errors) ParsePatch(
+        JsonElement body, Job current, DateTime nowUtc)
+    {
+        var errors = new List<string>();
+        var changes = new Dictionary<string, object?>(StringComparer.Ordinal);
+        RejectUnknownFields(body, errors);
+
+        if (body.TryGetProperty("name", out _))
+        {
+            var name = RequiredString(body, "name", errors);
+            CheckName(name, errors);
+            changes["name"] = name?.Trim();
+        }
+
+        if (body.TryGetProperty("command", out _))
+        {
+            var command = RequiredString(body, "command", errors);
+            CheckCommand(command, errors);
+            changes["command"] = command;
+        }
+
+        AddInteger(body, "priority", int.MinValue, int.MaxValue, "lower runs first", false,
+            changes, errors);
+        AddInteger(body, "timeout_seconds", 0, 31_536_000, TimeoutMeaning, true, changes, errors);
+        AddInteger(body, "max_attempts", 1, 100, MaxAttemptsMeaning, false, changes, errors);
+        AddInteger(body, "retry_delay_seconds", 0, 86_400, RetryDelayMeaning, false, changes, errors);
+        if (body.TryGetProperty("run_at", out var runAtValue))
+        {
+            var runAt = OptionalRunAt(body, errors);
+            if (runAtValue.ValueKind == JsonValueKind.Null)
+            {
+                errors.Add("run_at cannot be null; give an ISO 8601 time such as '2030-01-31T02:30:00Z'.");
+            }
+
+            changes["run_at"] = runAt;
+        }
+
+        if (body.TryGetProperty("schedule", out _))
+        {
+            changes["schedule"] = OptionalString(body, "schedule", errors)?.Trim();
+        }
+
+        if (body.TryGetProperty("time_zone", out _))
+        {
+            var zone = OptionalString(body, "time_zone", errors);
+            if (zone is null)
+            {
+                errors.Add("time_zone cannot be null; use an IANA name such as 'UTC'.");
+            }
+
+            changes["time_zone"] = zone?.Trim();
+        }
+
+        if (body.TryGetProperty("enabled", out var enabledValue))
+        {
+            var enabled = OptionalBoolean(body, "enabled", errors);
+            if (enabledValue.ValueKind == JsonValueKind.Null)
+            {
+                errors.Add("enabled cannot be null; use true or false.");
+            }
+
+            changes["enabled"] = enabled;
+        }
+
+        if (changes.Count == 0 && errors.Count == 0)
+        {
+            errors.Add("The body names no field to change; the fields are " +
+                       string.Join(", ", CreateFields) + ".");
+        }
+
+        var schedule = changes.TryGetValue("schedule", out var newSchedule)
+            ? (string?)newSchedule
+            : current.Schedule;
+        var timeZone = (string?)changes.GetValueOrDefault("time_zone") ?? current.TimeZone;
+        var recurrenceChanged = changes.ContainsKey("schedule") || changes.ContainsKey("time_zone")
+            || changes.ContainsKey("enabled");
+        if (schedule is not null && CheckSchedule(schedule, timeZone, errors) is { } recurrence)
+        {
+            if (recurrenceChanged && !changes.ContainsKey("run_at"))
+            {
+                changes["run_at"] = NextOccurrence(recurrence, schedule, nowUtc, errors);
+            }
+        }
+        else if (schedule is null)
+        {
+            if (changes.ContainsKey("time_zone"))
+            {
+                CheckZoneOnly(timeZone, errors);
+            }
+
+            // A job that stops recurring while parked for its first occurrence becomes due now.
+            if (changes.ContainsKey("schedule") && !changes.ContainsKey("run_at")
+                && current.RunAt == DateTime.MaxValue)
+            {
+                changes["run_at"] = nowUtc;
+            }
+        }
+
+        return (changes, errors);
+    }
+
+    private static Scheduling.Recurrence? CheckSchedule(string schedule, string timeZone, List<string> errors)
+    {
+        if (string.IsNullOrWhiteSpace(schedule))
+        {
+            errors.Add("schedule must not be empty; give a cron expression such as '30 2 * * *', " +
+                       "or null for a one-off job.");
+            return null;
+        }
+
+        var recurrence = Scheduling.Recurrence.TryCreate(schedule, timeZone, out var error);
+        if (recurrence is null)
+        {
+            errors.Add(error!);
+        }
+
+        return recurrence;
+    }
+
+    private static void CheckZoneOnly(string timeZone, List<string> errors)
+    {
+        if (Scheduling.Recurrence.TryCreate("* * * * *", timeZone, out var error) is null)
+        {
+            errors.Add(error!);
+        }
+    }
+
+    private static DateTime? NextOccurrence(
+        Scheduling.Recurrence recurrence, string schedule, DateTime nowUtc, List<string> errors)
+    {
+        var next = recurrence.NextAfter(nowUtc);
+        if (next is null)
+        {
+            errors.Add($"schedule '{schedule}' never fires; check the day and month fields.");
+        }
+
+        return next;
+    }
+
+    private static void RejectUnknownFields(JsonElement body, List<string> errors)
+    {
         foreach (var property in body.EnumerateObject())
         {
             if (!CreateFields.Contains(property.Name))
@@ -26,30 +222,67 @@ public static class JobRequests
                            string.Join(", ", CreateFields) + ".");
             }
         }
+    }
 
-        var name = RequiredString(body, "name", errors);
-        var command = RequiredString(body, "command", errors);
-        var priority = OptionalInteger(body, "priority", int.MinValue, int.MaxValue, errors,
-            "lower runs first, default 0") ?? 0;
-        var timeout = OptionalInteger(body, "timeout_seconds", 0, 31_536_000, errors,
-            "seconds a run may take; 0 means no limit, absent uses default_timeout_seconds");
-        var maxAttempts = OptionalInteger(body, "max_attempts", 1, 100, errors,
-            "runs allowed before the job stays failed, default 1") ?? 1;
-        var retryDelay = OptionalInteger(body, "retry_delay_seconds", 0, 86_400, errors,
-            "seconds before the first retry, doubled for each further one, default 10") ?? 10;
-        DateTime? runAt = null;
-        if (body.TryGetProperty("run_at", out var runAtValue) && runAtValue.ValueKind != JsonValueKind.Null)
+    private static void AddInteger(
+        JsonElement body, string field, int min, int max, string meaning, bool nullable,
+        Dictionary<string, object?> changes, List<string> errors)
+    {
+        if (!body.TryGetProperty(field, out var value))
         {
-            runAt = ParseRunAt(runAtValue.ValueKind == JsonValueKind.String ? runAtValue.GetString() : null,
-                runAtValue.GetRawText(), errors);
+            return;
         }
 
-        CheckName(name, errors);
-        CheckCommand(command, errors);
-        return errors.Count > 0 || name is null || command is null
-            ? (null, errors)
-            : (new NewJob(name.Trim(), command, priority, runAt, timeout, maxAttempts, retryDelay),
-                errors);
+        if (value.ValueKind == JsonValueKind.Null && !nullable)
+        {
+            errors.Add($"{field} cannot be null ({meaning}).");
+            return;
+        }
+
+        changes[field] = OptionalInteger(body, field, min, max, errors, meaning);
+    }
+
+    private static DateTime? OptionalRunAt(JsonElement body, List<string> errors)
+    {
+        if (!body.TryGetProperty("run_at", out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        return ParseRunAt(value.ValueKind == JsonValueKind.String ? value.GetString() : null,
+            value.GetRawText(), errors);
+    }
+
+    private static string? OptionalString(JsonElement body, string field, List<string> errors)
+    {
+        if (!body.TryGetProperty(field, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (value.ValueKind != JsonValueKind.String)
+        {
+            errors.Add($"{field} must be a string, not {JsonBody.Describe(value)}.");
+            return null;
+        }
+
+        return value.GetString();
+    }
+
+    private static bool? OptionalBoolean(JsonElement body, string field, List<string> errors)
+    {
+        if (!body.TryGetProperty(field, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (value.ValueKind is JsonValueKind.True or JsonValueKind.False)
+        {
+            return value.GetBoolean();
+        }
+
+        errors.Add($"{field} must be true or false, not {JsonBody.Describe(value)} {value.GetRawText()}.");
+        return null;
     }
 
     public static void CheckName(string? name, List<string> errors)

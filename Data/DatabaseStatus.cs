@@ -9,7 +9,8 @@ namespace JobScheduler.Data;
 /// database errors here, so an outage is logged once when it starts and once when it ends,
 /// however many loops keep retrying meanwhile.
 /// </summary>
-public sealed class DatabaseStatus(Settings settings, ILogger<DatabaseStatus> logger)
+public sealed class DatabaseStatus(
+    Settings settings, Scheduling.SchedulerMetrics metrics, ILogger<DatabaseStatus> logger)
 {
     private readonly Lock _lock = new();
     private DateTime? _downSince;
@@ -53,6 +54,7 @@ public sealed class DatabaseStatus(Settings settings, ILogger<DatabaseStatus> lo
 
     public void ReportOutage(Exception error, string activity)
     {
+        metrics.DatabaseErrors.Inc();
         lock (_lock)
         {
             _failuresDuringOutage++;

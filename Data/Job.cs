@@ -38,6 +38,9 @@ public sealed record Job(
     int RetryDelaySeconds,
     int Tries,
     DateTime? CancelRequestedAt,
+    string? Schedule,
+    string TimeZone,
+    bool Enabled,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Output)
 {
     /// <summary>Run time of the latest run: to its finish, or so far while it runs.</summary>
@@ -64,7 +67,15 @@ public sealed record JobRun(
 /// <summary>A job this instance has claimed and now runs. <see cref="TimeoutSeconds"/> is the
 /// limit in force, job or default; 0 means none.</summary>
 public sealed record ClaimedJob(
-    long Id, string Name, string Command, int Attempt, DateTime StartedAt, int TimeoutSeconds);
+    long Id,
+    string Name,
+    string Command,
+    int Attempt,
+    DateTime StartedAt,
+    int TimeoutSeconds,
+    DateTime RunAt,
+    string? Schedule,
+    string TimeZone);
 
 /// <summary>The outcome of one run, written back to the job and its run history.</summary>
 public sealed record JobResult(
@@ -74,7 +85,11 @@ public sealed record JobResult(
     int? ExitCode,
     string? Error,
     string Output,
-    DateTime FinishedAt);
+    DateTime FinishedAt)
+{
+    /// <summary>For a recurring job, its next occurrence, which becomes its run_at.</summary>
+    public DateTime? NextRunAt { get; init; }
+}
 
 public sealed record NewJob(
     string Name,
@@ -83,7 +98,10 @@ public sealed record NewJob(
     DateTime? RunAt,
     int? TimeoutSeconds,
     int MaxAttempts,
-    int RetryDelaySeconds);
+    int RetryDelaySeconds,
+    string? Schedule,
+    string TimeZone,
+    bool Enabled);
 
 public sealed record JobStats(
     long Queued,

@@ -3,20 +3,20 @@ using NpgsqlTypes;
 
 namespace JobScheduler.Data;
 
-/// <summary>The statements behind the API and the dashboard: create, read, list and count.
-/// </summary>
-public sealed class JobQueries(NpgsqlDataSource dataSource)
+/// <summary>The statements behind the API and the dashboard: create, read, list, count, cancel,
+/// requeue and delete. The dashboard's paged search is in JobQueries.Search.cs.</summary>
+public sealed partial class JobQueries(NpgsqlDataSource dataSource)
 {
     private const string Columns = """
         id, name, command, status, priority, run_at, attempt, node, last_run, heartbeat_at,
         finished_at, exit_code, error, created_at, updated_at, timeout_seconds, max_attempts,
-        retry_delay_seconds, tries, cancel_requested_at
+        retry_delay_seconds, tries, cancel_requested_at, schedule, time_zone, enabled
         """;
 
     private const string InsertSql = $"""
         INSERT INTO jobs (name, command, priority, run_at, timeout_seconds, max_attempts,
-                          retry_delay_seconds)
-        VALUES ($1, $2, $3, coalesce($4, now()), $5, $6, $7)
+                          retry_delay_seconds, schedule, time_zone, enabled)
+        VALUES ($1, $2, $3, coalesce($4, now()), $5, $6, $7, $8, $9, $10)
         RETURNING {Columns}, output
         """;
 
@@ -33,15 +33,24 @@ public sealed class JobQueries(NpgsqlDataSource dataSource)
         LIMIT $3
         """;
 
+    // job_counts holds deltas kept by triggers (Sql/0004), so this reads a few rows, not every
+    // job. The row count per status tells when the rows are worth merging.
     private const string StatsSql = """
-        SELECT
-            count(*) FILTER (WHERE status = 'queued'),
-            count(*) FILTER (WHERE status = 'running'),
-            count(*) FILTER (WHERE status = 'completed'),
-            count(*) FILTER (WHERE status = 'failed'),
-            count(*) FILTER (WHERE status = 'cancelled'),
-            count(*)
-        FROM jobs
+        SELECT status, sum(jobs)::bigint, count(*)
+        FROM job_counts
+        GROUP BY status
+        """;
+
+    // Merges the count rows that no open transaction holds into one per status. Rows that a
+    // writer holds are skipped and merged next time; the delete and the insert commit together.
+    private const string MergeCountsSql = """
+        WITH merged AS (
+            DELETE FROM job_counts
+            WHERE id IN (SELECT id FROM job_counts FOR UPDATE SKIP LOCKED)
+            RETURNING status, jobs
+        )
+        INSERT INTO job_counts (status, jobs)
+        SELECT status, sum(jobs) FROM merged GROUP BY status
         """;
 
     private const string RunsSql = """
@@ -102,6 +111,10 @@ public sealed class JobQueries(NpgsqlDataSource dataSource)
     /// </summary>
     public const string CancelChannel = "jobscheduler_cancel";
 
+    /// <summary>Rows per status in <c>job_counts</c> above which a stats read merges them. Each
+    /// writer that found every row held by another open transaction leaves one more.</summary>
+    public const int MaxCountRowsPerStatus = 16;
+
     /// <summary>Cancels a queued job, or asks the owner of a running one to kill it. Returns
     /// the status found (null when the job does not exist) and whether anything changed.
     /// </summary>
@@ -135,6 +148,65 @@ public sealed class JobQueries(NpgsqlDataSource dataSource)
         return (NullableText(reader, 0), reader.GetInt64(1) == 1);
     }
 
+    /// <summary>Columns a partial update may set, with their types.</summary>
+    public static readonly IReadOnlyDictionary<string, NpgsqlDbType> UpdatableColumns =
+        new Dictionary<string, NpgsqlDbType>
+        {
+            ["name"] = NpgsqlDbType.Text,
+            ["command"] = NpgsqlDbType.Text,
+            ["priority"] = NpgsqlDbType.Integer,
+            ["run_at"] = NpgsqlDbType.TimestampTz,
+            ["timeout_seconds"] = NpgsqlDbType.Integer,
+            ["max_attempts"] = NpgsqlDbType.Integer,
+            ["retry_delay_seconds"] = NpgsqlDbType.Integer,
+            ["schedule"] = NpgsqlDbType.Text,
+            ["time_zone"] = NpgsqlDbType.Text,
+            ["enabled"] = NpgsqlDbType.Boolean,
+        };
+
+    /// <summary>
+    /// Changes the given columns of a job that is not running. Returns the status found (null
+    /// when the job does not exist), whether it changed, and whether the new name was taken.
+    /// </summary>
+    public async Task<(string? Found, bool Changed, bool DuplicateName)> UpdateAsync(
+        long id, IReadOnlyDictionary<string, object?> changes, CancellationToken cancellationToken)
+    {
+        // Column names come only from UpdatableColumns; every value is a parameter.
+        var assignments = new List<string>();
+        await using var command = dataSource.CreateCommand();
+        command.Parameters.Add(new() { Value = id });
+        foreach (var (column, value) in changes)
+        {
+            command.Parameters.Add(new()
+            {
+                Value = value ?? DBNull.Value, NpgsqlDbType = UpdatableColumns[column],
+            });
+            assignments.Add($"{column} = ${command.Parameters.Count}");
+        }
+
+        command.CommandText = $"""
+            WITH target AS (
+                SELECT id, status FROM jobs WHERE id = $1 FOR UPDATE
+            ), changed AS (
+                UPDATE jobs j SET {string.Join(", ", assignments)}
+                FROM target t
+                WHERE j.id = t.id AND t.status <> 'running'
+                RETURNING j.id
+            )
+            SELECT (SELECT status FROM target), (SELECT count(*) FROM changed)
+            """;
+        try
+        {
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            await reader.ReadAsync(cancellationToken);
+            return (NullableText(reader, 0), reader.GetInt64(1) == 1, false);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            return (null, false, true);
+        }
+    }
+
     /// <summary>Inserts a job; returns null when the name is taken.</summary>
     public async Task<Job?> CreateAsync(NewJob job, CancellationToken cancellationToken)
     {
@@ -153,6 +225,12 @@ public sealed class JobQueries(NpgsqlDataSource dataSource)
         });
         command.Parameters.Add(new() { Value = job.MaxAttempts });
         command.Parameters.Add(new() { Value = job.RetryDelaySeconds });
+        command.Parameters.Add(new()
+        {
+            Value = (object?)job.Schedule ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text,
+        });
+        command.Parameters.Add(new() { Value = job.TimeZone });
+        command.Parameters.Add(new() { Value = job.Enabled });
         try
         {
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -187,23 +265,36 @@ public sealed class JobQueries(NpgsqlDataSource dataSource)
             Value = (object?)beforeId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint,
         });
         command.Parameters.Add(new() { Value = limit });
-        var jobs = new List<Job>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            jobs.Add(ReadJob(reader));
-        }
-
-        return jobs;
+        return await ReadJobsAsync(command, cancellationToken);
     }
 
+    /// <summary>Reads the number of jobs per status from <c>job_counts</c>, and merges its rows
+    /// when concurrent writers have left more than <see cref="MaxCountRowsPerStatus"/> for a
+    /// status.</summary>
     public async Task<JobStats> StatsAsync(int limit, CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand(StatsSql);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        await reader.ReadAsync(cancellationToken);
-        return new JobStats(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2),
-            reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5), limit);
+        var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+        var mostRows = 0L;
+        await using (var command = dataSource.CreateCommand(StatsSql))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                counts[reader.GetString(0)] = reader.GetInt64(1);
+                mostRows = Math.Max(mostRows, reader.GetInt64(2));
+            }
+        }
+
+        if (mostRows > MaxCountRowsPerStatus)
+        {
+            await using var merge = dataSource.CreateCommand(MergeCountsSql);
+            await merge.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        long Count(string status) => counts.GetValueOrDefault(status);
+        return new JobStats(Count(JobStatus.Queued), Count(JobStatus.Running),
+            Count(JobStatus.Completed), Count(JobStatus.Failed), Count(JobStatus.Cancelled),
+            counts.Values.Sum(), limit);
     }
 
     public async Task<IReadOnlyList<JobRun>> RunsAsync(long jobId, CancellationToken cancellationToken)
@@ -221,6 +312,19 @@ public sealed class JobQueries(NpgsqlDataSource dataSource)
         }
 
         return runs;
+    }
+
+    private static async Task<IReadOnlyList<Job>> ReadJobsAsync(
+        NpgsqlCommand command, CancellationToken cancellationToken)
+    {
+        var jobs = new List<Job>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            jobs.Add(ReadJob(reader));
+        }
+
+        return jobs;
     }
 
     private static Job ReadJob(NpgsqlDataReader reader) => new(
@@ -244,7 +348,10 @@ public sealed class JobQueries(NpgsqlDataSource dataSource)
         RetryDelaySeconds: reader.GetInt32(17),
         Tries: reader.GetInt32(18),
         CancelRequestedAt: NullableDate(reader, 19),
-        Output: NullableText(reader, 20));
+        Schedule: NullableText(reader, 20),
+        TimeZone: reader.GetString(21),
+        Enabled: reader.GetBoolean(22),
+        Output: NullableText(reader, 23));
 
     private static string? NullableText(NpgsqlDataReader reader, int ordinal) =>
         reader.IsDBNull(ordinal) ? null : reader.GetString(ordinal);

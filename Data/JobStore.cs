@@ -29,7 +29,7 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
         WITH picked AS (
             SELECT id
             FROM jobs
-            WHERE status = 'queued' AND run_at <= now()
+            WHERE status = 'queued' AND run_at <= now() AND enabled
             ORDER BY priority, run_at, id
             LIMIT $2
             -- Rows a user is editing are skipped, not waited for.
@@ -43,28 +43,39 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
             FROM picked
             WHERE j.id = picked.id
             RETURNING j.id, j.name, j.command, j.attempt, j.last_run, j.priority, j.run_at,
-                      j.timeout_seconds
+                      j.timeout_seconds, j.schedule, j.time_zone
         ), history AS (
             -- A run row left by a hand-reset attempt counter is kept, not overwritten.
             INSERT INTO job_runs (job_id, attempt, node, started_at)
             SELECT id, attempt, $1, last_run FROM claimed
             ON CONFLICT (job_id, attempt) DO NOTHING
         )
-        SELECT id, name, command, attempt, last_run, timeout_seconds
+        SELECT id, name, command, attempt, last_run, timeout_seconds, run_at, schedule, time_zone
         FROM claimed
         ORDER BY priority, run_at, id
         """;
 
     // A failed run with attempts left goes back to the queue after an exponential backoff with
-    // jitter (0.75 to 1.25 times retry_delay_seconds * 2^(tries - 1), at most a day).
+    // jitter (0.75 to 1.25 times retry_delay_seconds * 2^(tries - 1), at most a day). Otherwise
+    // a recurring job ($9 is its next occurrence) goes back to the queue for that occurrence
+    // with its tries reset, and a one-off job keeps the run's status.
     private const string CompleteSql = """
         WITH finished AS (
             UPDATE jobs
-            SET status = CASE WHEN $4 = 'failed' AND tries < max_attempts THEN 'queued' ELSE $4 END,
-                run_at = CASE WHEN $4 = 'failed' AND tries < max_attempts
+            SET status = CASE
+                    WHEN $4 = 'failed' AND tries < max_attempts THEN 'queued'
+                    WHEN $9::timestamptz IS NOT NULL THEN 'queued'
+                    ELSE $4 END,
+                run_at = CASE
+                    WHEN $4 = 'failed' AND tries < max_attempts
                     THEN now() + make_interval(secs => least(
                         retry_delay_seconds * power(2, tries - 1), 86400) * (0.75 + random() / 2))
+                    WHEN $9::timestamptz IS NOT NULL THEN $9::timestamptz
                     ELSE run_at END,
+                tries = CASE
+                    WHEN $4 = 'failed' AND tries < max_attempts THEN tries
+                    WHEN $9::timestamptz IS NOT NULL THEN 0
+                    ELSE tries END,
                 finished_at = $5, exit_code = $6, error = $7, output = $8,
                 heartbeat_at = NULL, cancel_requested_at = NULL
             -- Only the owner's current attempt: a retried write, or one that lost its lease
@@ -80,6 +91,43 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
         SELECT status FROM finished
         """;
 
+    // Recurring jobs that need a next occurrence: parked ones added by SQL, and finished ones
+    // whose result was written without one (a released lease, a result written by hand).
+    private const string SchedulesDueSql = """
+        SELECT id, schedule, time_zone, run_at
+        FROM jobs
+        WHERE schedule IS NOT NULL AND enabled
+          AND (status <> 'running' AND status <> 'queued' OR run_at = 'infinity')
+        ORDER BY id
+        LIMIT 500
+        FOR UPDATE SKIP LOCKED
+        """;
+
+    // Recurring jobs whose occurrence passed more than $1 seconds ago while no daemon ran.
+    private const string MissedSchedulesSql = """
+        SELECT id, schedule, time_zone, run_at
+        FROM jobs
+        WHERE schedule IS NOT NULL AND enabled AND status = 'queued'
+          AND run_at < now() - make_interval(secs => $1)
+        ORDER BY id
+        LIMIT 500
+        FOR UPDATE SKIP LOCKED
+        """;
+
+    private const string RescheduleSql = """
+        UPDATE jobs j
+        SET status = 'queued', run_at = n.run_at, tries = 0
+        FROM unnest($1::bigint[], $2::timestamptz[]) AS n(id, run_at)
+        WHERE j.id = n.id
+        """;
+
+    private const string ScheduleInvalidSql = """
+        UPDATE jobs j
+        SET status = 'failed', enabled = false, error = n.error, finished_at = now()
+        FROM unnest($1::bigint[], $2::text[]) AS n(id, error)
+        WHERE j.id = n.id
+        """;
+
     // The output so far of running jobs that printed since the last heartbeat, so the dashboard
     // can show it while they run.
     private const string OutputSql = """
@@ -91,7 +139,7 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
 
     private const string HeartbeatSql = """
         UPDATE jobs SET heartbeat_at = now()
-        WHERE status = 'running' AND node = $1
+        WHERE status = 'running' AND node = $1 AND id = ANY($2)
         RETURNING id, cancel_requested_at IS NOT NULL
         """;
 
@@ -171,7 +219,7 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
 
         var limit = config.Apply(stored);
         var free = limit - running;
-        if (free <= 0)
+        if (free <= 0 || config.Paused)
         {
             await transaction.CommitAsync(cancellationToken);
             return new ClaimOutcome(limit, running, [], nextDue);
@@ -187,7 +235,9 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
             {
                 var timeout = reader.IsDBNull(5) ? config.DefaultTimeoutSeconds : reader.GetInt32(5);
                 claimed.Add(new ClaimedJob(reader.GetInt64(0), reader.GetString(1),
-                    reader.GetString(2), reader.GetInt32(3), reader.GetDateTime(4), timeout));
+                    reader.GetString(2), reader.GetInt32(3), reader.GetDateTime(4), timeout,
+                    reader.GetDateTime(6), reader.IsDBNull(7) ? null : reader.GetString(7),
+                    reader.GetString(8)));
             }
         }
 
@@ -210,13 +260,82 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
         command.Parameters.Add(new() { Value = (object?)result.ExitCode ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Integer });
         command.Parameters.Add(new() { Value = (object?)result.Error ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
         command.Parameters.Add(new() { Value = result.Output });
+        command.Parameters.Add(new()
+        {
+            Value = (object?)result.NextRunAt ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz,
+        });
         return await command.ExecuteScalarAsync(cancellationToken) as string;
     }
 
+    /// <summary>
+    /// Sets the next occurrence of recurring jobs that lack one: parked or finished ones, and
+    /// with <paramref name="missedBy"/>, queued ones whose occurrence passed longer ago than that
+    /// (they are skipped, not caught up). A schedule that is invalid or never fires fails the job
+    /// and disables it. Returns how many jobs were rescheduled and how many failed.
+    /// </summary>
+    public async Task<(int Rescheduled, int Invalid)> RescheduleAsync(
+        Func<string, string, DateTime?, (DateTime? Next, string? Error)> next, TimeSpan? missedBy,
+        CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var ids = new List<long>();
+        var times = new List<DateTime>();
+        var badIds = new List<long>();
+        var errors = new List<string>();
+        await using (var select = new NpgsqlCommand(
+                         missedBy is null ? SchedulesDueSql : MissedSchedulesSql, connection, transaction))
+        {
+            if (missedBy is { } grace)
+            {
+                select.Parameters.Add(new() { Value = grace.TotalSeconds });
+            }
+
+            await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var runAt = reader.GetDateTime(3);
+                var (nextAt, error) = next(reader.GetString(1), reader.GetString(2),
+                    runAt == DateTime.MaxValue ? null : runAt);
+                if (nextAt is { } time)
+                {
+                    ids.Add(reader.GetInt64(0));
+                    times.Add(time);
+                }
+                else
+                {
+                    badIds.Add(reader.GetInt64(0));
+                    errors.Add(error ?? "The schedule never fires again.");
+                }
+            }
+        }
+
+        if (ids.Count > 0)
+        {
+            await using var update = new NpgsqlCommand(RescheduleSql, connection, transaction);
+            update.Parameters.Add(new() { Value = ids.ToArray() });
+            update.Parameters.Add(new() { Value = times.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+            await update.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        if (badIds.Count > 0)
+        {
+            await using var fail = new NpgsqlCommand(ScheduleInvalidSql, connection, transaction);
+            fail.Parameters.Add(new() { Value = badIds.ToArray() });
+            fail.Parameters.Add(new() { Value = errors.ToArray() });
+            await fail.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return (ids.Count, badIds.Count);
+    }
+
     /// <summary>Stores the output so far of the given running jobs and refreshes the heartbeat
-    /// of every job this node runs; returns those jobs, with any cancellation request.</summary>
+    /// of the jobs this node runs; returns those still running here in the database, with any
+    /// cancellation request.</summary>
     public async Task<IReadOnlyList<HeartbeatRow>> HeartbeatAsync(
-        string node, IReadOnlyList<(long Id, int Attempt, string Output)> outputs,
+        string node, IReadOnlyList<long> running,
+        IReadOnlyList<(long Id, int Attempt, string Output)> outputs,
         CancellationToken cancellationToken)
     {
         await using var batch = dataSource.CreateBatch();
@@ -234,7 +353,10 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
             });
         }
 
-        batch.BatchCommands.Add(new(HeartbeatSql) { Parameters = { new() { Value = node } } });
+        batch.BatchCommands.Add(new(HeartbeatSql)
+        {
+            Parameters = { new() { Value = node }, new() { Value = running.ToArray() } },
+        });
         var rows = new List<HeartbeatRow>();
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
         if (outputs.Count > 0)

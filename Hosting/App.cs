@@ -59,10 +59,18 @@ public static class App
         // Scheduling: the claim loop, the job runner and the database wake-ups.
         builder.Services.AddSingleton<WakeSignal>();
         builder.Services.AddSingleton<JobRunner>();
+        builder.Services.AddSingleton<OccurrenceCalculator>();
         builder.Services.AddSingleton<Scheduler>();
         builder.Services.AddSingleton<SchedulerService>();
         builder.Services.AddHostedService(services => services.GetRequiredService<SchedulerService>());
         builder.Services.AddHostedService<WakeListener>();
+        builder.Services.AddSingleton<RetentionService>();
+        builder.Services.AddHostedService(services => services.GetRequiredService<RetentionService>());
+        builder.Services.AddSingleton<SchedulerMetrics>();
+
+        // Service managers: a Windows service or a systemd unit; both do nothing elsewhere.
+        builder.Host.UseWindowsService();
+        builder.Host.UseSystemd();
 
         // HTTP: snake_case JSON, problem details for errors, Razor Pages with antiforgery.
         builder.Services.ConfigureHttpJsonOptions(json =>
@@ -71,6 +79,7 @@ public static class App
             json.SerializerOptions.DictionaryKeyPolicy = JsonNamingPolicy.SnakeCaseLower;
         });
         builder.Services.AddProblemDetails();
+        builder.Services.AddOpenApi();
         builder.Services.AddExceptionHandler<DatabaseErrorHandler>();
         builder.Services.AddRazorPages(pages =>
         {
@@ -103,6 +112,8 @@ public static class App
 
         api.MapJobApi();
         api.MapConfigApi();
+        app.MapOperations(settings);
+        app.MapOpenApi();
         app.MapRazorPages();
         return app;
     }
@@ -111,7 +122,8 @@ public static class App
     private static async Task RequireSchemaForApi(HttpContext context, RequestDelegate next)
     {
         var database = context.RequestServices.GetRequiredService<DatabaseStatus>();
-        if (!database.IsSchemaReady && context.Request.Path.StartsWithSegments("/api"))
+        if (!database.IsSchemaReady && (context.Request.Path.StartsWithSegments("/api")
+                                         || context.Request.Path.StartsWithSegments("/metrics")))
         {
             context.Response.Headers.RetryAfter = "5";
             await Problems.DatabaseUnavailable(database.Problem ?? "it is still being prepared")

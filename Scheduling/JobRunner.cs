@@ -58,6 +58,9 @@ public sealed class JobRunner(Settings settings, ILogger<JobRunner> logger)
             return Finish(job, JobStatus.Failed, null, reason, string.Empty);
         }
 
+        // On Windows, a job object holds the shell and all it starts, so a kill reaches them all.
+        using var containment = ProcessTree.Contain(process, logger);
+
         // The job gets an empty stdin, so a command that reads input sees end-of-file at once
         // rather than hanging.
         process.StandardInput.Close();
@@ -98,6 +101,11 @@ public sealed class JobRunner(Settings settings, ILogger<JobRunner> logger)
                 "Job {JobId} exited but a background process still holds its output open; " +
                 "output written after now is not kept", job.Id);
         }
+
+        // Process.Dispose leaves streams the caller has touched open, so the pipes are closed
+        // here; otherwise each job would hold two descriptors until the finalizer ran.
+        process.StandardOutput.Dispose();
+        process.StandardError.Dispose();
 
         var exitCode = process.ExitCode;
         var output = tail.ToText();

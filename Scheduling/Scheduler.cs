@@ -16,6 +16,8 @@ public sealed class Scheduler(
     LiveConfig config,
     DatabaseStatus database,
     WakeSignal wake,
+    OccurrenceCalculator occurrences,
+    SchedulerMetrics metrics,
     ILogger<Scheduler> logger)
 {
     /// <summary>How long a stopping daemon keeps retrying a result while the database is down
@@ -41,7 +43,9 @@ public sealed class Scheduler(
             return null;
         }
 
+        var cycle = Stopwatch.StartNew();
         var outcome = await store.ClaimAsync(Node, config, cancellationToken);
+        metrics.ClaimCycleDuration.Observe(cycle.Elapsed.TotalSeconds);
         database.ReportSuccess();
         logger.LogDebug("Claim cycle: limit {Limit}, {Running} running, claimed {Claimed}",
             outcome.Limit, outcome.RunningBefore, outcome.Claimed.Count);
@@ -74,11 +78,17 @@ public sealed class Scheduler(
     {
         if (!_running.IsEmpty)
         {
-            var changed = _running.Values
+            // Only jobs that run here get a heartbeat: a row that names this node but runs
+            // nowhere (set by hand, or left by a crash of an instance with the same name)
+            // ages out and is released by the lease. The set is taken before the statement,
+            // so a job claimed meanwhile is not taken for one whose lease was lost.
+            var local = _running.Values.ToList();
+            var changed = local
                 .Where(running => running.Output.TotalBytes != running.FlushedBytes && !running.Recording)
                 .Select(running => (running, bytes: running.Output.TotalBytes, text: running.Output.ToText()))
                 .ToList();
             var rows = await store.HeartbeatAsync(Node,
+                local.Select(running => running.Job.Id).ToList(),
                 changed.Select(item => (item.running.Job.Id, item.running.Job.Attempt, item.text)).ToList(),
                 cancellationToken);
             foreach (var (running, bytes, _) in changed)
@@ -95,7 +105,7 @@ public sealed class Scheduler(
                 }
             }
 
-            foreach (var running in _running.Values)
+            foreach (var running in local)
             {
                 if (!alive.Contains(running.Job.Id) && !running.Recording && running.LeaseLostLogged is false)
                 {
@@ -124,6 +134,27 @@ public sealed class Scheduler(
         }
     }
 
+    /// <summary>
+    /// Gives recurring jobs that lack one their next occurrence. With
+    /// <paramref name="skipMissedAfter"/>, it also moves queued recurring jobs whose occurrence
+    /// passed longer ago than that, while no daemon ran, to their next occurrence: missed
+    /// occurrences are skipped, not caught up.
+    /// </summary>
+    public async Task RescheduleAsync(TimeSpan? skipMissedAfter, CancellationToken cancellationToken)
+    {
+        var (rescheduled, invalid) = await store.RescheduleAsync(
+            occurrences.Next, skipMissedAfter, cancellationToken);
+        database.ReportSuccess();
+        if (rescheduled > 0 || invalid > 0)
+        {
+            logger.LogInformation(
+                "Recurring jobs: {Rescheduled} set to their next occurrence{Missed}, {Invalid} " +
+                "failed and disabled for an invalid schedule", rescheduled,
+                skipMissedAfter is null ? "" : " after missed ones", invalid);
+            wake.Signal();
+        }
+    }
+
     /// <summary>Stops claiming; running jobs go on and are still recorded.</summary>
     public void StopClaiming() => _stopping = true;
 
@@ -141,6 +172,12 @@ public sealed class Scheduler(
     {
         logger.LogInformation("Job {JobId} {JobName} started, attempt {Attempt}: {Command}",
             job.Id, job.Name, job.Attempt, job.Command);
+        metrics.RunsStarted.Inc();
+        if (job.StartedAt >= job.RunAt)
+        {
+            metrics.PickupLatency.Observe((job.StartedAt - job.RunAt).TotalSeconds);
+        }
+
         var running = new RunningJob(job, new OutputTail(settings.OutputLimitBytes));
         _running[job.Id] = running;
         _ = Task.Run(() => RunAsync(running));
@@ -166,6 +203,18 @@ public sealed class Scheduler(
         logger.LogInformation(
             "Job {JobId} {JobName} {Status} with exit code {ExitCode} after {Elapsed:0.000} s",
             job.Id, job.Name, result.Status, result.ExitCode, clock.Elapsed.TotalSeconds);
+        metrics.RunsFinished.WithLabels(result.Status).Inc();
+        metrics.RunDuration.Observe(clock.Elapsed.TotalSeconds);
+        if (job.Schedule is not null)
+        {
+            var (next, error) = occurrences.Next(job.Schedule, job.TimeZone, job.RunAt);
+            if (error is not null)
+            {
+                logger.LogWarning("Job {JobId} {JobName}: {Error}", job.Id, job.Name, error);
+            }
+
+            result = result with { NextRunAt = next };
+        }
 
         running.Recording = true;
         try

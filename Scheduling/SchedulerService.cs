@@ -34,6 +34,23 @@ public sealed class SchedulerService(
             return;
         }
 
+        try
+        {
+            // Occurrences missed while no daemon ran are skipped; the grace keeps an occurrence
+            // that another live instance is about to claim from being moved.
+            var grace = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMinutes(1).Ticks, 2 * settings.CheckInterval.Ticks));
+            await scheduler.RescheduleAsync(grace, stoppingToken);
+            await scheduler.RescheduleAsync(null, stoppingToken);
+        }
+        catch (Exception e) when (DatabaseStatus.IsOutage(e))
+        {
+            database.ReportOutage(e, "scheduling recurring jobs");
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            return;
+        }
+
         using var heartbeatStop = new CancellationTokenSource();
         var heartbeats = HeartbeatLoopAsync(heartbeatStop.Token);
         try
@@ -202,6 +219,7 @@ public sealed class SchedulerService(
                 try
                 {
                     await scheduler.HeartbeatAsync(stop);
+                    await scheduler.RescheduleAsync(null, stop);
                 }
                 catch (Exception e) when (DatabaseStatus.IsOutage(e))
                 {
