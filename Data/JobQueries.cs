@@ -33,16 +33,17 @@ public sealed partial class JobQueries(NpgsqlDataSource dataSource)
         LIMIT $3
         """;
 
-    // job_counts holds deltas kept by triggers (Sql/0004), so this reads a few rows, not every
-    // job. The row count per status tells when the rows are worth merging.
+    // job_counts contains deltas kept by triggers (Sql/0004), so this reads a few rows, not
+    // every job. The row count per status shows when the rows are worth merging.
     private const string StatsSql = """
         SELECT status, sum(jobs)::bigint, count(*)
         FROM job_counts
         GROUP BY status
         """;
 
-    // Merges the count rows that no open transaction holds into one per status. Rows that a
-    // writer holds are skipped and merged next time; the delete and the insert commit together.
+    // Merges the count rows that no open transaction has locked into one per status. Rows that a
+    // writer has locked are skipped and merged next time. The delete and the insert commit
+    // together, so readers see the old rows or the merged ones.
     private const string MergeCountsSql = """
         WITH merged AS (
             DELETE FROM job_counts

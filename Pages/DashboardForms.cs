@@ -12,20 +12,41 @@ public sealed class AddJobForm
     public const string NameField = "name";
     public const string CommandField = "command";
     public const string PriorityField = "priority";
+    public const string TimeoutField = "timeout_seconds";
+    public const string MaxAttemptsField = "max_attempts";
+    public const string RetryDelayField = "retry_delay_seconds";
+
+    /// <summary>The optional whole-number fields, each with the meaning its error message gives.
+    /// </summary>
+    private static readonly (string Field, string Meaning)[] NumberFields =
+    [
+        (PriorityField, "lower runs first, default 0"),
+        (TimeoutField, "seconds a run may take; 0 means no limit, empty uses " +
+                       "default_timeout_seconds"),
+        (MaxAttemptsField, "runs allowed before the job stays failed, default 1"),
+        (RetryDelayField, "seconds before the first retry, doubled for each further one, " +
+                          "default 10"),
+    ];
 
     // A plain form post carries a rejected form through the TempData cookie, and a long command
     // would push the cookie past the request header limit.
     private const int MaxRedirectedCommandLength = 4000;
 
-    // A priority cut to this length ends in an ellipsis and is rejected, which keeps the echoed
+    // A number cut to this length ends in an ellipsis and is rejected, which keeps the echoed
     // value in the error and the TempData cookie small.
-    private const int MaxPriorityLength = 20;
+    private const int MaxNumberLength = 20;
 
     public string Name { get; set; } = "";
 
     public string Command { get; set; } = "";
 
     public string Priority { get; set; } = "";
+
+    public string TimeoutSeconds { get; set; } = "";
+
+    public string MaxAttempts { get; set; } = "";
+
+    public string RetryDelaySeconds { get; set; } = "";
 
     /// <summary>Validation errors by field name.</summary>
     public Dictionary<string, string> Errors { get; set; } = [];
@@ -37,7 +58,9 @@ public sealed class AddJobForm
 
     public string? CreatedJobName { get; set; }
 
-    public static AddJobForm FromSubmission(string? name, string? command, string? priority)
+    public static AddJobForm FromSubmission(
+        string? name, string? command, string? priority, string? timeoutSeconds,
+        string? maxAttempts, string? retryDelaySeconds)
     {
         return new AddJobForm
         {
@@ -45,7 +68,10 @@ public sealed class AddJobForm
             // Browsers send a textarea's line breaks as CRLF, and /bin/sh would read each CR as
             // part of a word.
             Command = (command ?? "").Replace("\r\n", "\n"),
-            Priority = Display.Truncate((priority ?? "").Trim(), MaxPriorityLength),
+            Priority = NumberText(priority),
+            TimeoutSeconds = NumberText(timeoutSeconds),
+            MaxAttempts = NumberText(maxAttempts),
+            RetryDelaySeconds = NumberText(retryDelaySeconds),
         };
     }
 
@@ -63,13 +89,28 @@ public sealed class AddJobForm
     {
         CollectErrors(NameField, errors => JobRequests.CheckName(Name, errors));
         CollectErrors(CommandField, errors => JobRequests.CheckCommand(Command, errors));
-        var priority = 0;
-        if (Priority.Length > 0
-            && !int.TryParse(Priority, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture,
-                out priority))
+        var body = new Dictionary<string, object>
         {
-            Errors[PriorityField] = "priority must be a whole number (lower runs first, default " +
-                                    $"0), not '{Priority}'.";
+            ["name"] = Name,
+            ["command"] = Command,
+        };
+        foreach (var (field, meaning) in NumberFields)
+        {
+            var text = NumberValue(field);
+            if (text.Length == 0)
+            {
+                continue;
+            }
+
+            if (int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture,
+                    out var number))
+            {
+                body[field] = number;
+            }
+            else
+            {
+                Errors[field] = $"{field} must be a whole number ({meaning}), not '{text}'.";
+            }
         }
 
         if (Errors.Count > 0)
@@ -77,22 +118,35 @@ public sealed class AddJobForm
             return null;
         }
 
-        // The API's parser builds the job, so the fields this form leaves out get the same
-        // defaults as a JSON request that omits them.
-        var body = JsonSerializer.SerializeToElement(new Dictionary<string, object>
+        // The API's parser builds the job, so its range checks apply, and the fields left
+        // empty get the same defaults as a JSON request that omits them.
+        var (job, apiErrors) = JobRequests.ParseCreate(JsonSerializer.SerializeToElement(body));
+        foreach (var error in apiErrors)
         {
-            ["name"] = Name,
-            ["command"] = Command,
-            ["priority"] = priority,
-        });
-        var (job, apiErrors) = JobRequests.ParseCreate(body);
-        if (job is null)
-        {
-            Failure = string.Join(" ", apiErrors);
+            var field = NumberFields.Select(number => number.Field)
+                .FirstOrDefault(name => error.StartsWith(name + " ", StringComparison.Ordinal));
+            if (field is null)
+            {
+                Failure = (Failure + " " + error).Trim();
+            }
+            else
+            {
+                Errors[field] = error;
+            }
         }
 
-        return job;
+        return apiErrors.Count == 0 ? job : null;
     }
+
+    /// <summary>Returns the submitted text of one of the whole-number fields.</summary>
+    public string NumberValue(string field) => field switch
+    {
+        PriorityField => Priority,
+        TimeoutField => TimeoutSeconds,
+        MaxAttemptsField => MaxAttempts,
+        RetryDelayField => RetryDelaySeconds,
+        _ => throw new ArgumentOutOfRangeException(nameof(field), field, "not a number field"),
+    };
 
     /// <summary>Returns the copy that a redirect carries in the TempData cookie: the name cut
     /// to its limit, and no command that is too long for the cookie.</summary>
@@ -103,6 +157,9 @@ public sealed class AddJobForm
             Name = Display.Truncate(Name, JobRequests.MaxNameLength),
             Command = Command,
             Priority = Priority,
+            TimeoutSeconds = TimeoutSeconds,
+            MaxAttempts = MaxAttempts,
+            RetryDelaySeconds = RetryDelaySeconds,
             Errors = new Dictionary<string, string>(Errors),
             Failure = Failure,
             CreatedJobId = CreatedJobId,
@@ -120,6 +177,9 @@ public sealed class AddJobForm
 
         return copy;
     }
+
+    private static string NumberText(string? text) =>
+        Display.Truncate((text ?? "").Trim(), MaxNumberLength);
 
     private void CollectErrors(string field, Action<List<string>> check)
     {

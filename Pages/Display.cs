@@ -36,6 +36,20 @@ public static class Display
         };
     }
 
+    /// <summary>Formats the time a job has run so far in whole seconds, as site.js does while
+    /// it advances the value between polls. A negative span, from clock skew between the
+    /// database and this machine, shows as 0 s.</summary>
+    public static string Elapsed(TimeSpan elapsed)
+    {
+        var seconds = Math.Max(0, (long)elapsed.TotalSeconds);
+        return seconds switch
+        {
+            < 60 => FormattableString.Invariant($"{seconds} s"),
+            < 3600 => FormattableString.Invariant($"{seconds / 60} min {seconds % 60:00} s"),
+            _ => FormattableString.Invariant($"{seconds / 3600} h {seconds / 60 % 60:00} min"),
+        };
+    }
+
     /// <summary>Returns the run time of one run, to its finish or, while it runs, so far.
     /// </summary>
     public static double? RunSeconds(JobRun run) => run.FinishedAt is { } finished

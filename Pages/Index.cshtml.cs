@@ -10,9 +10,10 @@ namespace JobScheduler.Pages;
 
 /// <summary>
 /// The dashboard with counts per status, the limit in force, the add-job and limit forms, and
-/// the job table. The stats and the table also render alone as partials that the page polls
-/// every 2 s. A plain form post redirects back with the outcome in TempData. An htmx form post
-/// gets the form back, with the stats and the table to swap out of band.
+/// the job table with its status filter, name search and pages. The stats and the table also
+/// render alone as partials that the page polls every 2 s and that filter links and the search
+/// load. A plain form post redirects back with the outcome in TempData. An htmx form post gets
+/// the form back with an event that makes the stats and the table reload at once.
 /// </summary>
 public sealed class IndexModel(
     JobQueries queries,
@@ -25,6 +26,17 @@ public sealed class IndexModel(
     public const int PageSize = 50;
     public const string AddJobFormName = "add-job";
     public const string LimitFormName = "limit";
+
+    /// <summary>The id of the search form, which htmx sends in the HX-Trigger header.</summary>
+    public const string SearchFormId = "job-search";
+
+    /// <summary>The event that an htmx form response raises so the stats and the table reload.
+    /// </summary>
+    public const string JobsChangedEvent = "jobs-changed";
+
+    /// <summary>TempData key of a one-time message, such as the outcome of a deletion on the
+    /// job page.</summary>
+    public const string NoticeTempDataKey = "Dashboard.Notice";
 
     private const string AddJobTempDataKey = "Dashboard.AddJob";
     private const string LimitTempDataKey = "Dashboard.Limit";
@@ -46,6 +58,13 @@ public sealed class IndexModel(
     /// <summary>The cursor of the next older page; null on the oldest page.</summary>
     public long? OlderCursor { get; private set; }
 
+    /// <summary>Set when a short search stopped before the oldest job: the lowest id it read.
+    /// </summary>
+    public long? SearchedDownTo { get; private set; }
+
+    /// <summary>A one-time message from the previous request, such as a deletion.</summary>
+    public string? Notice { get; private set; }
+
     /// <summary>Why the database could not be read; null when it was.</summary>
     public string? DatabaseProblem { get; private set; }
 
@@ -53,57 +72,64 @@ public sealed class IndexModel(
 
     public LimitForm Limit { get; private set; } = new();
 
-    /// <summary>The form that an htmx post returns, <see cref="AddJobFormName"/> or
-    /// <see cref="LimitFormName"/>.</summary>
-    public string SubmittedForm { get; private set; } = AddJobFormName;
-
     private bool IsHtmxRequest =>
         Request.Headers["HX-Request"] == "true" && Request.Headers["HX-Boosted"] != "true";
 
     public async Task<IActionResult> OnGetAsync(
-        string? status, string? cursor, CancellationToken cancellationToken)
+        string? status, string? q, string? cursor, CancellationToken cancellationToken)
     {
-        Filter = JobFilter.Parse(status, cursor);
+        Filter = JobFilter.Parse(status, q, cursor);
         RestoreForms();
+        Notice = TempData[NoticeTempDataKey] as string;
         await ReadAsync(includeStats: true, includeTable: true, cancellationToken);
         return Page();
     }
 
-    public async Task<IActionResult> OnGetStatsAsync(
-        string? status, CancellationToken cancellationToken)
+    public async Task<IActionResult> OnGetStatsAsync(CancellationToken cancellationToken)
     {
-        Filter = JobFilter.Parse(status, null);
         await ReadAsync(includeStats: true, includeTable: false, cancellationToken);
         return Partial("_Stats", this);
     }
 
+    /// <summary>Renders the job table for a poll, a filter link or the search form. A search
+    /// also replaces the address in the browser, so a reload or a shared link keeps it.
+    /// </summary>
     public async Task<IActionResult> OnGetTableAsync(
-        string? status, string? cursor, CancellationToken cancellationToken)
+        string? status, string? q, string? cursor, CancellationToken cancellationToken)
     {
-        Filter = JobFilter.Parse(status, cursor);
+        Filter = JobFilter.Parse(status, q, cursor);
+        if (Request.Headers["HX-Trigger"] == SearchFormId)
+        {
+            Response.Headers["HX-Replace-Url"] = Url.Page("/Index", Filter.RouteValues);
+        }
+
         await ReadAsync(includeStats: false, includeTable: true, cancellationToken);
-        return Partial("_JobTable", this);
+        return Partial("_TableResponse", this);
     }
 
     public async Task<IActionResult> OnPostCreateAsync(
-        string? name, string? command, string? priority, string? status, string? cursor,
-        CancellationToken cancellationToken)
+        string? name, string? command, string? priority,
+        [FromForm(Name = AddJobForm.TimeoutField)] string? timeoutSeconds,
+        [FromForm(Name = AddJobForm.MaxAttemptsField)] string? maxAttempts,
+        [FromForm(Name = AddJobForm.RetryDelayField)] string? retryDelaySeconds,
+        string? status, string? q, string? cursor, CancellationToken cancellationToken)
     {
-        Filter = JobFilter.Parse(status, cursor);
-        AddJob = AddJobForm.FromSubmission(name, command, priority);
+        Filter = JobFilter.Parse(status, q, cursor);
+        AddJob = AddJobForm.FromSubmission(name, command, priority, timeoutSeconds, maxAttempts,
+            retryDelaySeconds);
         if (AddJob.Validate() is { } newJob)
         {
             await CreateJobAsync(newJob, cancellationToken);
         }
 
-        return await RespondToFormAsync(AddJobFormName, cancellationToken);
+        return RespondToForm(AddJobFormName);
     }
 
     public async Task<IActionResult> OnPostLimitAsync(
         [FromForm(Name = LiveConfig.MaxConcurrentJobsKey)] string? value,
-        string? status, string? cursor, CancellationToken cancellationToken)
+        string? status, string? q, string? cursor, CancellationToken cancellationToken)
     {
-        Filter = JobFilter.Parse(status, cursor);
+        Filter = JobFilter.Parse(status, q, cursor);
         Limit = new LimitForm
         {
             Value = Display.Truncate((value ?? "").Trim(), MaxLimitInputLength),
@@ -113,7 +139,7 @@ public sealed class IndexModel(
             await StoreLimitAsync(limit, cancellationToken);
         }
 
-        return await RespondToFormAsync(LimitFormName, cancellationToken);
+        return RespondToForm(LimitFormName);
     }
 
     private async Task CreateJobAsync(NewJob newJob, CancellationToken cancellationToken)
@@ -164,9 +190,9 @@ public sealed class IndexModel(
     }
 
     /// <summary>Redirects a plain post back to the page it came from (Post/Redirect/Get), or
-    /// returns the form with the stats and table to swap out of band for an htmx post.</summary>
-    private async Task<IActionResult> RespondToFormAsync(
-        string formName, CancellationToken cancellationToken)
+    /// returns the form for an htmx post, with an event that reloads the stats and the table
+    /// with the filter the page shows now.</summary>
+    private IActionResult RespondToForm(string formName)
     {
         if (!IsHtmxRequest)
         {
@@ -182,9 +208,8 @@ public sealed class IndexModel(
             return RedirectToPage("/Index", Filter.RouteValues);
         }
 
-        SubmittedForm = formName;
-        await ReadAsync(includeStats: true, includeTable: true, cancellationToken);
-        return Partial("_FormResponse", this);
+        Response.Headers["HX-Trigger"] = JobsChangedEvent;
+        return Partial(formName == AddJobFormName ? "_AddJobForm" : "_LimitForm", this);
     }
 
     private void RestoreForms()
@@ -232,10 +257,10 @@ public sealed class IndexModel(
 
     private async Task ReadPageAsync(CancellationToken cancellationToken)
     {
-        // The row after a full page only shows whether an older page exists.
-        var rows = await queries.ListAsync(Filter.Status, Filter.Cursor, PageSize + 1,
+        var page = await queries.PageAsync(Filter.Status, Filter.Search, Filter.Cursor, PageSize,
             cancellationToken);
-        Jobs = rows.Take(PageSize).ToList();
-        OlderCursor = rows.Count > PageSize ? Jobs[^1].Id : null;
+        Jobs = page.Jobs;
+        OlderCursor = page.OlderCursor;
+        SearchedDownTo = page.SearchedDownTo;
     }
 }

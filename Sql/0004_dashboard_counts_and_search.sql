@@ -8,9 +8,9 @@
 LOCK TABLE jobs IN SHARE ROW EXCLUSIVE MODE;
 
 -- The number of jobs of one status is the sum of `jobs` over that status's rows. Several rows
--- per status let concurrent transactions each update a row of their own: a writer takes any
--- row that no open transaction holds (FOR UPDATE SKIP LOCKED) and adds a row when all are
--- held, so a writer never waits for the counts and two writers never deadlock on them. The
+-- per status let concurrent transactions each update a row of their own. A writer takes any
+-- row that no open transaction has locked (FOR UPDATE SKIP LOCKED) and adds a row when all are
+-- locked. So a writer never waits for the counts, and two writers never deadlock on them. The
 -- deltas commit or roll back with the job rows they describe, so the sums stay exact.
 CREATE TABLE IF NOT EXISTS job_counts (
     id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -1,13 +1,28 @@
+using System.Text.Json;
 using JobScheduler.Data;
+using JobScheduler.Scheduling;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 
 namespace JobScheduler.Pages.Jobs;
 
-/// <summary>One job with its output and run history. The page polls its own body every 2 s
-/// while the job can still change or the database is unreachable.</summary>
-public sealed class DetailModel(JobQueries queries, DatabaseStatus database) : PageModel
+/// <summary>The outcome of an action on the job page, shown once after the redirect.</summary>
+public sealed record ActionOutcome(string Message, bool Failed);
+
+/// <summary>
+/// One job with its output, run history and actions. The page polls its own body every 2 s
+/// while the job can still change or the database is unreachable. The actions are plain form
+/// posts that redirect back (Post/Redirect/Get), so they work the same without JavaScript.
+/// </summary>
+public sealed class DetailModel(
+    JobQueries queries,
+    DatabaseStatus database,
+    Scheduler scheduler,
+    WakeSignal wake,
+    ILogger<DetailModel> logger) : PageModel
 {
+    private const string OutcomeTempDataKey = "Detail.Outcome";
+
     public long Id { get; private set; }
 
     public Job? Job { get; private set; }
@@ -17,11 +32,19 @@ public sealed class DetailModel(JobQueries queries, DatabaseStatus database) : P
     /// <summary>Why the database could not be read; null when it was.</summary>
     public string? DatabaseProblem { get; private set; }
 
+    /// <summary>The outcome of the action just taken; null when none was.</summary>
+    public ActionOutcome? Outcome { get; private set; }
+
     public bool Refreshes =>
         DatabaseProblem is not null || Job?.Status is JobStatus.Queued or JobStatus.Running;
 
     public async Task<IActionResult> OnGetAsync(long id, CancellationToken cancellationToken)
     {
+        if (TempData[OutcomeTempDataKey] is string outcome)
+        {
+            Outcome = JsonSerializer.Deserialize<ActionOutcome>(outcome);
+        }
+
         await ReadAsync(id, cancellationToken);
         if (DatabaseProblem is null && Job is null)
         {
@@ -37,6 +60,98 @@ public sealed class DetailModel(JobQueries queries, DatabaseStatus database) : P
     {
         await ReadAsync(id, cancellationToken);
         return Partial("_JobDetail", this);
+    }
+
+    public async Task<IActionResult> OnPostCancelAsync(
+        long id, CancellationToken cancellationToken)
+    {
+        var message = await ChangeAsync(id, "cancelling a job from the dashboard", async () =>
+        {
+            var (found, changed) = await queries.CancelAsync(id, cancellationToken);
+            if (found is null || !changed)
+            {
+                return Refusal(id, found, "only queued or running jobs can be cancelled");
+            }
+
+            if (found == JobStatus.Running)
+            {
+                scheduler.RequestCancel(id);
+                logger.LogInformation("Dashboard requested cancellation of running job {JobId}",
+                    id);
+                return new ActionOutcome($"Job {id} is being stopped: its processes are " +
+                                         "killed and it ends as cancelled.", Failed: false);
+            }
+
+            logger.LogInformation("Dashboard cancelled queued job {JobId}", id);
+            return new ActionOutcome($"Job {id} was cancelled before it started.", Failed: false);
+        });
+        return RedirectWith(id, message);
+    }
+
+    public async Task<IActionResult> OnPostRequeueAsync(
+        long id, CancellationToken cancellationToken)
+    {
+        var message = await ChangeAsync(id, "requeueing a job from the dashboard", async () =>
+        {
+            var (found, changed) = await queries.RequeueAsync(id, cancellationToken);
+            if (found is null || !changed)
+            {
+                return Refusal(id, found, found == JobStatus.Running
+                    ? "wait for it to finish or cancel it first"
+                    : "it is already waiting to run");
+            }
+
+            wake.Signal();
+            logger.LogInformation("Dashboard queued job {JobId} to run again", id);
+            return new ActionOutcome($"Job {id} is queued to run again.", Failed: false);
+        });
+        return RedirectWith(id, message);
+    }
+
+    public async Task<IActionResult> OnPostDeleteAsync(
+        long id, CancellationToken cancellationToken)
+    {
+        var message = await ChangeAsync(id, "deleting a job from the dashboard", async () =>
+        {
+            var (found, changed) = await queries.DeleteAsync(id, cancellationToken);
+            if (found is null || !changed)
+            {
+                return Refusal(id, found, "cancel it first, then delete it");
+            }
+
+            logger.LogInformation("Dashboard deleted job {JobId}", id);
+            return new ActionOutcome($"Job {id} and its run history were deleted.",
+                Failed: false);
+        });
+        if (message.Failed)
+        {
+            return RedirectWith(id, message);
+        }
+
+        TempData[IndexModel.NoticeTempDataKey] = message.Message;
+        return RedirectToPage("/Index");
+    }
+
+    private static ActionOutcome Refusal(long id, string? found, string rule) => found is null
+        ? new ActionOutcome($"No job has id {id}; it may have been deleted.", Failed: true)
+        : new ActionOutcome($"Job {id} is {found}, so nothing was changed: {rule}.",
+            Failed: true);
+
+    private async Task<ActionOutcome> ChangeAsync(
+        long id, string activity, Func<Task<ActionOutcome>> change)
+    {
+        ActionOutcome? outcome = null;
+        var problem = await DatabaseGuard.RunAsync(database, activity,
+            async () => outcome = await change());
+        return outcome ?? new ActionOutcome($"Database unreachable: {problem}. Job {id} may " +
+                                            "not have changed; check it once the database is " +
+                                            "back.", Failed: true);
+    }
+
+    private RedirectToPageResult RedirectWith(long id, ActionOutcome outcome)
+    {
+        TempData[OutcomeTempDataKey] = JsonSerializer.Serialize(outcome);
+        return RedirectToPage("/Jobs/Detail", new { id });
     }
 
     private async Task ReadAsync(long id, CancellationToken cancellationToken)

@@ -37,3 +37,38 @@
         }
     });
 })();
+
+// Advances the elapsed time of running jobs every second between polls. Each value counts on
+// from what the server rendered (data-elapsed-ms) when it appeared, so the browser's clock does
+// not matter. The format matches Display.Elapsed on the server.
+(function () {
+    "use strict";
+
+    function format(totalMs) {
+        var seconds = Math.max(0, Math.floor(totalMs / 1000));
+        if (seconds < 60) {
+            return seconds + " s";
+        }
+        if (seconds < 3600) {
+            return Math.floor(seconds / 60) + " min " + pad(seconds % 60) + " s";
+        }
+        return Math.floor(seconds / 3600) + " h " + pad(Math.floor(seconds / 60) % 60) + " min";
+    }
+
+    function pad(number) {
+        return (number < 10 ? "0" : "") + number;
+    }
+
+    function tick() {
+        var now = performance.now();
+        document.querySelectorAll(".elapsed[data-elapsed-ms]").forEach(function (element) {
+            if (element.shownAt === undefined) {
+                element.shownAt = now;
+                element.renderedMs = Number(element.getAttribute("data-elapsed-ms"));
+            }
+            element.textContent = format(element.renderedMs + now - element.shownAt);
+        });
+    }
+
+    setInterval(tick, 1000);
+})();
