@@ -26,8 +26,21 @@ else
 fi
 export JOBSCHEDULER_TEST_DB="${JOBSCHEDULER_TEST_DB:-Host=127.0.0.1;Port=$TEST_PG_PORT;Username=postgres;Password=postgres}"
 
-# Later steps go here, once they exist: installing Chromium for the browser tests and a
-# smoke test of the Windows executable. Neither is implemented yet.
+# Later steps go here, once they exist: a smoke test of the Windows executable.
+
+# The browser tests (Tests/Browser) drive Debian's Chromium through Playwright, whose driver
+# ships in its NuGet package; Playwright's own browser download cannot work offline.
+chromium=/usr/bin/chromium
+if [[ ! -x $chromium ]]; then
+    if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
+        echo "test.sh: installing the Debian package chromium for the browser tests"
+        apt-get update
+        DEBIAN_FRONTEND=noninteractive apt-get install -y chromium </dev/null
+    else
+        echo "test.sh: warning: $chromium is missing, so the browser tests will fail;" \
+            "install it with 'sudo apt-get install chromium' and run this again" >&2
+    fi
+fi
 
 if ! command -v dotnet >/dev/null; then
     echo "test.sh: error: the dotnet command was not found. Install the .NET 10 SDK and run this again." >&2
