@@ -75,13 +75,16 @@ public sealed class DatabaseStatus(
             settings.DatabaseDescription, activity, Problem);
     }
 
-    public void ReportSuccess()
+    /// <summary>Reports that an operation reached the database. One that began before the
+    /// outage was reported (<paramref name="startedAt"/>) proves nothing about now, so it
+    /// does not end the outage.</summary>
+    public void ReportSuccess(DateTime? startedAt = null)
     {
         DateTime since;
         int failures;
         lock (_lock)
         {
-            if (_downSince is null)
+            if (_downSince is null || startedAt < _downSince)
             {
                 return;
             }
@@ -99,14 +102,16 @@ public sealed class DatabaseStatus(
     }
 
     /// <summary>Tells a lost or refused connection, which is retried, from a bug or a bad
-    /// statement, which is not.</summary>
+    /// statement, which is not. Npgsql raises <see cref="NpgsqlException"/> itself only for
+    /// failures on the client side (connecting, reading, writing, timeouts, an exhausted pool);
+    /// errors the server sends are <see cref="PostgresException"/>, judged by their SQL state.
+    /// </summary>
     public static bool IsOutage(Exception error) => error switch
     {
         PostgresException pg => pg.SqlState.StartsWith("08", StringComparison.Ordinal)
             || pg.SqlState is "57P01" or "57P02" or "57P03" or "53300" or "3D000"
             || pg.IsTransient,
-        NpgsqlException npgsql => npgsql.IsTransient
-            || npgsql.InnerException is IOException or SocketException or TimeoutException,
+        NpgsqlException => true,
         SocketException or TimeoutException => true,
         _ => false,
     };

@@ -5,7 +5,7 @@ namespace JobScheduler.Data;
 
 /// <summary>The scheduler's statements on jobs and their runs: claim, heartbeat, lease release
 /// and results.</summary>
-public sealed class JobStore(NpgsqlDataSource dataSource)
+public sealed partial class JobStore(NpgsqlDataSource dataSource)
 {
     /// <summary>Advisory lock key that serializes claims across all instances, which is what
     /// makes max_concurrent_jobs a global limit.</summary>
@@ -22,16 +22,34 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
     private const string NextDueSql = """
         SELECT extract(epoch FROM min(run_at) - now())::float8
         FROM jobs
-        WHERE status = 'queued' AND run_at > now()
+        WHERE status = 'queued' AND run_at > now() AND run_at <> 'infinity'
         """;
 
+    // The limit and the paused flag are read from scheduler_config by the statement itself, so
+    // a change committed before the claim always applies to it; a stored value that is not
+    // valid falls back to the last valid one the daemon holds ($2, $3). The rules match
+    // LiveConfig.Parse.
     private const string ClaimSql = """
-        WITH picked AS (
+        WITH settings AS (
+            SELECT
+                coalesce((SELECT btrim(value)::integer FROM scheduler_config
+                          WHERE key = 'max_concurrent_jobs'
+                            AND btrim(value) ~ '^\+?[0-9]{1,5}$'
+                            AND btrim(value)::integer BETWEEN 1 AND 10000), $2) AS max_concurrent_jobs,
+                coalesce((SELECT lower(btrim(value)) IN ('true', '1', 'yes', 'on') FROM scheduler_config
+                          WHERE key = 'paused'
+                            AND lower(btrim(value)) IN ('true', '1', 'yes', 'on', 'false', '0', 'no', 'off')),
+                         $3) AS paused
+        ), picked AS (
             SELECT id
             FROM jobs
             WHERE status = 'queued' AND run_at <= now() AND enabled
+              AND NOT (SELECT paused FROM settings)
             ORDER BY priority, run_at, id
-            LIMIT $2
+            -- The free slots: the limit less every running job on every instance, counted
+            -- after this transaction's own results and releases.
+            LIMIT (SELECT greatest(0, (SELECT max_concurrent_jobs FROM settings) - count(*))
+                   FROM jobs WHERE status = 'running')
             -- Rows a user is editing are skipped, not waited for.
             FOR UPDATE SKIP LOCKED
         ), claimed AS (
@@ -53,42 +71,6 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
         SELECT id, name, command, attempt, last_run, timeout_seconds, run_at, schedule, time_zone
         FROM claimed
         ORDER BY priority, run_at, id
-        """;
-
-    // A failed run with attempts left goes back to the queue after an exponential backoff with
-    // jitter (0.75 to 1.25 times retry_delay_seconds * 2^(tries - 1), at most a day). Otherwise
-    // a recurring job ($9 is its next occurrence) goes back to the queue for that occurrence
-    // with its tries reset, and a one-off job keeps the run's status.
-    private const string CompleteSql = """
-        WITH finished AS (
-            UPDATE jobs
-            SET status = CASE
-                    WHEN $4 = 'failed' AND tries < max_attempts THEN 'queued'
-                    WHEN $9::timestamptz IS NOT NULL THEN 'queued'
-                    ELSE $4 END,
-                run_at = CASE
-                    WHEN $4 = 'failed' AND tries < max_attempts
-                    THEN now() + make_interval(secs => least(
-                        retry_delay_seconds * power(2, tries - 1), 86400) * (0.75 + random() / 2))
-                    WHEN $9::timestamptz IS NOT NULL THEN $9::timestamptz
-                    ELSE run_at END,
-                tries = CASE
-                    WHEN $4 = 'failed' AND tries < max_attempts THEN tries
-                    WHEN $9::timestamptz IS NOT NULL THEN 0
-                    ELSE tries END,
-                finished_at = $5, exit_code = $6, error = $7, output = $8,
-                heartbeat_at = NULL, cancel_requested_at = NULL
-            -- Only the owner's current attempt: a retried write, or one that lost its lease
-            -- to another instance, changes nothing.
-            WHERE id = $1 AND attempt = $2 AND node = $3 AND status = 'running'
-            RETURNING id, attempt, status
-        ), history AS (
-            UPDATE job_runs r
-            SET status = $4, finished_at = $5, exit_code = $6, error = $7, output = $8
-            FROM finished f
-            WHERE r.job_id = f.id AND r.attempt = f.attempt
-        )
-        SELECT status FROM finished
         """;
 
     // Recurring jobs that need a next occurrence: parked ones added by SQL, and finished ones
@@ -135,6 +117,7 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
         SET output = o.output
         FROM unnest($2::bigint[], $3::integer[], $4::text[]) AS o(id, attempt, output)
         WHERE j.id = o.id AND j.attempt = o.attempt AND j.node = $1 AND j.status = 'running'
+        RETURNING j.id
         """;
 
     private const string HeartbeatSql = """
@@ -177,95 +160,6 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
         )
         SELECT id, name, node, attempt, status FROM expired
         """;
-
-    /// <summary>
-    /// Claims up to the free slots under the global limit in one short transaction. The
-    /// advisory lock makes claimers on every instance take turns, so the running count each
-    /// reads already includes the others' claims.
-    /// </summary>
-    public async Task<ClaimOutcome> ClaimAsync(
-        string node, LiveConfig config, CancellationToken cancellationToken)
-    {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-
-        var stored = new Dictionary<string, string>(StringComparer.Ordinal);
-        long running;
-        TimeSpan? nextDue;
-        await using (var prepare = new NpgsqlBatch(connection, transaction))
-        {
-            prepare.BatchCommands.Add(new(ClaimLockSql)
-            {
-                Parameters = { new() { Value = ClaimLockKey } },
-            });
-            prepare.BatchCommands.Add(new(ConfigSql));
-            prepare.BatchCommands.Add(new(RunningCountSql));
-            prepare.BatchCommands.Add(new(NextDueSql));
-            await using var reader = await prepare.ExecuteReaderAsync(cancellationToken);
-            await reader.NextResultAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                stored[reader.GetString(0)] = reader.GetString(1);
-            }
-
-            await reader.NextResultAsync(cancellationToken);
-            await reader.ReadAsync(cancellationToken);
-            running = reader.GetInt64(0);
-
-            await reader.NextResultAsync(cancellationToken);
-            await reader.ReadAsync(cancellationToken);
-            nextDue = reader.IsDBNull(0) ? null : TimeSpan.FromSeconds(reader.GetDouble(0));
-        }
-
-        var limit = config.Apply(stored);
-        var free = limit - running;
-        if (free <= 0 || config.Paused)
-        {
-            await transaction.CommitAsync(cancellationToken);
-            return new ClaimOutcome(limit, running, [], nextDue);
-        }
-
-        var claimed = new List<ClaimedJob>();
-        await using (var claim = new NpgsqlCommand(ClaimSql, connection, transaction))
-        {
-            claim.Parameters.Add(new() { Value = node });
-            claim.Parameters.Add(new() { Value = free });
-            await using var reader = await claim.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                var timeout = reader.IsDBNull(5) ? config.DefaultTimeoutSeconds : reader.GetInt32(5);
-                claimed.Add(new ClaimedJob(reader.GetInt64(0), reader.GetString(1),
-                    reader.GetString(2), reader.GetInt32(3), reader.GetDateTime(4), timeout,
-                    reader.GetDateTime(6), reader.IsDBNull(7) ? null : reader.GetString(7),
-                    reader.GetString(8)));
-            }
-        }
-
-        await transaction.CommitAsync(cancellationToken);
-        return new ClaimOutcome(limit, running, claimed, nextDue);
-    }
-
-    /// <summary>Writes a run's result; returns the job's new status (queued when a retry is
-    /// due), or null when the job no longer belongs to this attempt on this node, because the
-    /// write already happened or the lease was lost.</summary>
-    public async Task<string?> CompleteAsync(
-        string node, JobResult result, CancellationToken cancellationToken)
-    {
-        await using var command = dataSource.CreateCommand(CompleteSql);
-        command.Parameters.Add(new() { Value = result.JobId });
-        command.Parameters.Add(new() { Value = result.Attempt });
-        command.Parameters.Add(new() { Value = node });
-        command.Parameters.Add(new() { Value = result.Status });
-        command.Parameters.Add(new() { Value = result.FinishedAt, NpgsqlDbType = NpgsqlDbType.TimestampTz });
-        command.Parameters.Add(new() { Value = (object?)result.ExitCode ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Integer });
-        command.Parameters.Add(new() { Value = (object?)result.Error ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
-        command.Parameters.Add(new() { Value = result.Output });
-        command.Parameters.Add(new()
-        {
-            Value = (object?)result.NextRunAt ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz,
-        });
-        return await command.ExecuteScalarAsync(cancellationToken) as string;
-    }
 
     /// <summary>
     /// Sets the next occurrence of recurring jobs that lack one: parked or finished ones, and
@@ -370,25 +264,5 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
         }
 
         return rows;
-    }
-
-    /// <summary>Releases running jobs, on any node, whose heartbeat is older than the lease:
-    /// failed, queued again when attempts are left, or cancelled when that was requested.
-    /// </summary>
-    public async Task<IReadOnlyList<ReleasedJob>> ReleaseExpiredAsync(
-        TimeSpan leaseTimeout, CancellationToken cancellationToken)
-    {
-        await using var command = dataSource.CreateCommand(ReleaseExpiredSql);
-        command.Parameters.Add(new() { Value = leaseTimeout.TotalSeconds });
-        var released = new List<ReleasedJob>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            released.Add(new ReleasedJob(reader.GetInt64(0), reader.GetString(1),
-                reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetInt32(3),
-                reader.GetString(4)));
-        }
-
-        return released;
     }
 }

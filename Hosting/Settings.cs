@@ -44,7 +44,7 @@ public sealed record Settings
 
     /// <summary>Folder for the daily rolling log file (LOG_DIR, default <c>logs</c> beside the
     /// executable). An empty value turns the file log off.</summary>
-    public string LogDirectory { get; init; } = Path.Combine(AppContext.BaseDirectory, "logs");
+    public string LogDirectory { get; init; } = Path.Combine(AppPaths.ExecutableFolder, "logs");
 
     /// <summary>Host names the HTTP server answers to (ALLOWED_HOSTS, semicolon-separated,
     /// default localhost;127.0.0.1;[::1]). Other Host headers get 400, which stops DNS
@@ -55,6 +55,11 @@ public sealed record Settings
     /// require (API_TOKEN, at least 16 characters). Unset means no sign-in, which is allowed only
     /// while the server listens on loopback addresses.</summary>
     public string? ApiToken { get; init; }
+
+    /// <summary>Whether new jobs and freed slots wake the claim loop at once (WAKEUPS, default
+    /// true). false leaves only the poll every CHECK_INTERVAL, as a plain polling scheduler
+    /// works; it exists to measure the difference.</summary>
+    public bool Wakeups { get; init; } = true;
 
     /// <summary>Name of this scheduler instance in the jobs table (NODE_NAME, default
     /// host:pid).</summary>
@@ -110,6 +115,7 @@ public sealed record Settings
             AllowedHosts = reader.Text("ALLOWED_HOSTS", defaults.AllowedHosts),
             NodeName = reader.Text("NODE_NAME", defaults.NodeName),
             ApiToken = reader.Secret("API_TOKEN"),
+            Wakeups = reader.Flag("WAKEUPS", defaults.Wakeups),
         };
 
         if (settings.LeaseTimeout < 3 * settings.HeartbeatInterval)
@@ -169,6 +175,21 @@ public sealed record Settings
             }
 
             return value.Trim();
+        }
+
+        public bool Flag(string name, bool fallback)
+        {
+            var text = Text(name, fallback ? "true" : "false").ToLowerInvariant();
+            switch (text)
+            {
+                case "true" or "1" or "yes" or "on":
+                    return true;
+                case "false" or "0" or "no" or "off":
+                    return false;
+                default:
+                    Errors.Add($"{name}='{text}' is invalid; use true or false.");
+                    return fallback;
+            }
         }
 
         /// <summary>Reads a secret; errors never repeat its value.</summary>

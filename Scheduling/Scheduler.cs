@@ -20,11 +20,13 @@ public sealed class Scheduler(
     SchedulerMetrics metrics,
     ILogger<Scheduler> logger)
 {
-    /// <summary>How long a stopping daemon keeps retrying a result while the database is down
-    /// before it logs the result and gives up on it.</summary>
-    private static readonly TimeSpan ResultRetryLimitWhenStopping = TimeSpan.FromMinutes(5);
+    /// <summary>Most results one cycle writes; more wait for the next, which starts at once.
+    /// </summary>
+    private const int MaxResultsPerCycle = 1000;
 
     private readonly ConcurrentDictionary<long, RunningJob> _running = new();
+    private readonly List<PendingResult> _results = [];
+    private bool _lastCycleFailed;
     private volatile bool _stopping;
 
     public string Node => settings.NodeName;
@@ -34,27 +36,113 @@ public sealed class Scheduler(
     public IReadOnlyCollection<ClaimedJob> RunningJobs =>
         _running.Values.Select(running => running.Job).ToList();
 
-    /// <summary>Runs one claim cycle and starts what it claimed; returns the cycle's outcome,
-    /// or null once claiming has stopped.</summary>
-    public async Task<ClaimOutcome?> ClaimAndStartAsync(CancellationToken cancellationToken)
+    /// <summary>Whether finished jobs wait for their results to be written.</summary>
+    public bool HasPendingResults
     {
-        if (_stopping)
+        get
         {
-            return null;
+            lock (_results)
+            {
+                return _results.Count > 0;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runs one cycle in a single round trip: writes the results of jobs that finished, releases
+    /// the jobs of instances whose lease expired and, when <paramref name="claim"/> is set and
+    /// claiming is on, claims up to the free slots and starts them. A change of the limit or of
+    /// the paused flag read by the cycle wakes the loop for another one, so it takes effect at
+    /// once.
+    /// </summary>
+    public async Task<CycleOutcome> RunCycleAsync(bool claim, CancellationToken cancellationToken)
+    {
+        List<PendingResult> pending;
+        lock (_results)
+        {
+            pending = _results.Take(MaxResultsPerCycle).ToList();
+            _results.RemoveRange(0, pending.Count);
         }
 
+        var limit = config.MaxConcurrentJobs;
+        var paused = config.Paused;
+        var claiming = claim && !_stopping;
         var cycle = Stopwatch.StartNew();
-        var outcome = await store.ClaimAsync(Node, config, cancellationToken);
+        var startedAt = DateTime.UtcNow;
+        CycleOutcome outcome;
+        try
+        {
+            outcome = await store.CycleAsync(new CycleRequest(Node,
+                pending.Select(item => item.Result).ToList(), claiming, limit,
+                settings.LeaseTimeout, _running.Keys.ToList(), _lastCycleFailed, paused), cancellationToken);
+            _lastCycleFailed = false;
+        }
+        catch
+        {
+            _lastCycleFailed = true;
+            lock (_results)
+            {
+                _results.InsertRange(0, pending);
+            }
+
+            throw;
+        }
+
         metrics.ClaimCycleDuration.Observe(cycle.Elapsed.TotalSeconds);
-        database.ReportSuccess();
-        logger.LogDebug("Claim cycle: limit {Limit}, {Running} running, claimed {Claimed}",
-            outcome.Limit, outcome.RunningBefore, outcome.Claimed.Count);
+        database.ReportSuccess(startedAt);
+        logger.LogDebug(
+            "Cycle: limit {Limit}, wrote {Results} results, claimed {Claimed}, {Running} running",
+            limit, pending.Count, outcome.Claimed.Count, outcome.RunningAfter);
+
+        if (outcome.LostClaimsRecovered > 0)
+        {
+            logger.LogWarning(
+                "{Count} jobs claimed by a cycle whose reply was lost were put back in the queue",
+                outcome.LostClaimsRecovered);
+        }
+
+        ReportResults(pending, outcome.Recorded);
+        ReportReleased(outcome.Released);
+        config.Apply(outcome.Config);
         foreach (var job in outcome.Claimed)
         {
-            Start(job);
+            Start(job.TimeoutSeconds < 0 ? job with { TimeoutSeconds = config.DefaultTimeoutSeconds } : job);
+        }
+
+        if (config.MaxConcurrentJobs != limit || config.Paused != paused || pending.Count == MaxResultsPerCycle)
+        {
+            wake.Signal();
+        }
+
+        if (outcome.SchedulesNeedWork)
+        {
+            await RescheduleAsync(null, cancellationToken);
         }
 
         return outcome;
+    }
+
+    /// <summary>Gives up on results that could not be written while stopping: each is logged
+    /// with everything it holds, and the lease of another instance will fail the job.</summary>
+    public void AbandonPendingResults(TimeSpan after)
+    {
+        List<PendingResult> pending;
+        lock (_results)
+        {
+            pending = [.. _results];
+            _results.Clear();
+        }
+
+        foreach (var item in pending)
+        {
+            var result = item.Result;
+            logger.LogError(
+                "Gave up recording the result of job {JobId} attempt {Attempt} after {Elapsed}: " +
+                "{Status}, exit code {ExitCode}, error {Error}. Another instance will release it " +
+                "when its lease expires", result.JobId, result.Attempt, after, result.Status,
+                result.ExitCode, result.Error);
+            item.Written.TrySetResult();
+        }
     }
 
     /// <summary>Kills a job this instance runs and records it cancelled; returns false when the
@@ -72,66 +160,55 @@ public sealed class Scheduler(
     }
 
     /// <summary>Refreshes the heartbeat of this instance's jobs and the stored output of those
-    /// that printed since the last one, then releases the running jobs of instances whose
-    /// heartbeat is older than the lease.</summary>
+    /// that printed since the last one. An instance with no running job sends nothing.</summary>
     public async Task HeartbeatAsync(CancellationToken cancellationToken)
     {
-        if (!_running.IsEmpty)
+        var startedAt = DateTime.UtcNow;
+        if (_running.IsEmpty)
         {
-            // Only jobs that run here get a heartbeat: a row that names this node but runs
-            // nowhere (set by hand, or left by a crash of an instance with the same name)
-            // ages out and is released by the lease. The set is taken before the statement,
-            // so a job claimed meanwhile is not taken for one whose lease was lost.
-            var local = _running.Values.ToList();
-            var changed = local
-                .Where(running => running.Output.TotalBytes != running.FlushedBytes && !running.Recording)
-                .Select(running => (running, bytes: running.Output.TotalBytes, text: running.Output.ToText()))
-                .ToList();
-            var rows = await store.HeartbeatAsync(Node,
-                local.Select(running => running.Job.Id).ToList(),
-                changed.Select(item => (item.running.Job.Id, item.running.Job.Attempt, item.text)).ToList(),
-                cancellationToken);
-            foreach (var (running, bytes, _) in changed)
-            {
-                running.FlushedBytes = bytes;
-            }
+            return;
+        }
 
-            var alive = rows.Select(row => row.Id).ToHashSet();
-            foreach (var row in rows.Where(row => row.CancelRequested))
-            {
-                if (_running.TryGetValue(row.Id, out var cancelled) && !cancelled.Cancel.IsCancellationRequested)
-                {
-                    RequestCancel(row.Id);
-                }
-            }
+        // Only jobs that run here get a heartbeat: a row that names this node but runs
+        // nowhere (set by hand, or left by a crash of an instance with the same name)
+        // ages out and is released by the lease. The set is taken before the statement,
+        // so a job claimed meanwhile is not taken for one whose lease was lost.
+        var local = _running.Values.ToList();
+        var changed = local
+            .Where(running => running.Output.TotalBytes != running.FlushedBytes && !running.Recording)
+            .Select(running => (running, bytes: running.Output.TotalBytes, text: running.Output.ToText()))
+            .ToList();
+        var rows = await store.HeartbeatAsync(Node,
+            local.Select(running => running.Job.Id).ToList(),
+            changed.Select(item => (item.running.Job.Id, item.running.Job.Attempt, item.text)).ToList(),
+            cancellationToken);
+        foreach (var (running, bytes, _) in changed)
+        {
+            running.FlushedBytes = bytes;
+        }
 
-            foreach (var running in local)
+        var alive = rows.Select(row => row.Id).ToHashSet();
+        foreach (var row in rows.Where(row => row.CancelRequested))
+        {
+            if (_running.TryGetValue(row.Id, out var cancelled) && !cancelled.Cancel.IsCancellationRequested)
             {
-                if (!alive.Contains(running.Job.Id) && !running.Recording && running.LeaseLostLogged is false)
-                {
-                    running.LeaseLostLogged = true;
-                    logger.LogWarning(
-                        "Job {JobId} {JobName} runs here but the database no longer lists it as " +
-                        "running on {Node}: its lease expired or it was changed by hand. Its " +
-                        "result will not be recorded", running.Job.Id, running.Job.Name, Node);
-                }
+                RequestCancel(row.Id);
             }
         }
 
-        var released = await store.ReleaseExpiredAsync(settings.LeaseTimeout, cancellationToken);
-        database.ReportSuccess();
-        foreach (var job in released)
+        foreach (var running in local)
         {
-            logger.LogWarning(
-                "Job {JobId} {JobName} released as {Status}: its instance {OwnerNode} sent no " +
-                "heartbeat for {LeaseTimeout} s", job.Id, job.Name, job.Status, job.Node,
-                settings.LeaseTimeout.TotalSeconds);
+            if (!alive.Contains(running.Job.Id) && !running.Recording && running.LeaseLostLogged is false)
+            {
+                running.LeaseLostLogged = true;
+                logger.LogWarning(
+                    "Job {JobId} {JobName} runs here but the database no longer lists it as " +
+                    "running on {Node}: its lease expired or it was changed by hand. Its " +
+                    "result will not be recorded", running.Job.Id, running.Job.Name, Node);
+            }
         }
 
-        if (released.Count > 0)
-        {
-            wake.Signal();
-        }
+        database.ReportSuccess(startedAt);
     }
 
     /// <summary>
@@ -142,9 +219,10 @@ public sealed class Scheduler(
     /// </summary>
     public async Task RescheduleAsync(TimeSpan? skipMissedAfter, CancellationToken cancellationToken)
     {
+        var startedAt = DateTime.UtcNow;
         var (rescheduled, invalid) = await store.RescheduleAsync(
             occurrences.Next, skipMissedAfter, cancellationToken);
-        database.ReportSuccess();
+        database.ReportSuccess(startedAt);
         if (rescheduled > 0 || invalid > 0)
         {
             logger.LogInformation(
@@ -157,16 +235,6 @@ public sealed class Scheduler(
 
     /// <summary>Stops claiming; running jobs go on and are still recorded.</summary>
     public void StopClaiming() => _stopping = true;
-
-    /// <summary>Completes when every job this instance started has finished and its result has
-    /// been written or given up on.</summary>
-    public async Task WaitForRunningJobsAsync()
-    {
-        while (!_running.IsEmpty)
-        {
-            await Task.WhenAll(_running.Values.Select(running => running.Done.Task));
-        }
-    }
 
     private void Start(ClaimedJob job)
     {
@@ -217,77 +285,66 @@ public sealed class Scheduler(
         }
 
         running.Recording = true;
-        try
+        var pending = new PendingResult(result);
+        lock (_results)
         {
-            await RecordAsync(result);
+            _results.Add(pending);
         }
-        finally
+
+        // The claim loop writes the result in its next cycle, with any others that finished
+        // meanwhile, and claims for the freed slot in the same round trip.
+        wake.Signal();
+        await pending.Written.Task;
+        _running.TryRemove(job.Id, out _);
+        running.Done.TrySetResult();
+    }
+
+    private void ReportResults(
+        IReadOnlyList<PendingResult> pending, IReadOnlyDictionary<(long JobId, int Attempt), string> recorded)
+    {
+        foreach (var item in pending)
         {
-            _running.TryRemove(job.Id, out _);
-            running.Done.TrySetResult();
+            var result = item.Result;
+            if (!recorded.TryGetValue((result.JobId, result.Attempt), out var status))
+            {
+                logger.LogWarning(
+                    "Result of job {JobId} attempt {Attempt} was not recorded: the job no longer " +
+                    "runs on {Node} in the database, because its lease expired or it was changed " +
+                    "by hand", result.JobId, result.Attempt, Node);
+            }
+            else if (status == JobStatus.Queued && result.Status == JobStatus.Failed)
+            {
+                logger.LogInformation("Job {JobId} attempt {Attempt} failed; a retry is queued",
+                    result.JobId, result.Attempt);
+            }
+
+            item.Written.TrySetResult();
+        }
+    }
+
+    private void ReportReleased(IReadOnlyList<ReleasedJob> released)
+    {
+        foreach (var job in released)
+        {
+            logger.LogWarning(
+                "Job {JobId} {JobName} released as {Status}: its instance {OwnerNode} sent no " +
+                "heartbeat for {LeaseTimeout} s", job.Id, job.Name, job.Status, job.Node,
+                settings.LeaseTimeout.TotalSeconds);
+        }
+
+        if (released.Count > 0)
+        {
             wake.Signal();
         }
     }
 
-    private async Task RecordAsync(JobResult result)
+    /// <summary>A finished job's result waiting for the claim loop to write it.</summary>
+    private sealed class PendingResult(JobResult result)
     {
-        var delay = TimeSpan.FromMilliseconds(250);
-        var clock = Stopwatch.StartNew();
-        var attempts = 0;
-        while (true)
-        {
-            attempts++;
-            try
-            {
-                var status = await store.CompleteAsync(Node, result, CancellationToken.None);
-                database.ReportSuccess();
-                if (status == JobStatus.Queued && result.Status == JobStatus.Failed)
-                {
-                    logger.LogInformation("Job {JobId} attempt {Attempt} failed; a retry is queued",
-                        result.JobId, result.Attempt);
-                }
+        public JobResult Result { get; } = result;
 
-                if (status is null && attempts == 1)
-                {
-                    logger.LogWarning(
-                        "Result of job {JobId} attempt {Attempt} was not recorded: the job no " +
-                        "longer runs on {Node} in the database, because its lease expired or it " +
-                        "was changed by hand", result.JobId, result.Attempt, Node);
-                }
-
-                return;
-            }
-            catch (Exception e) when (DatabaseStatus.IsOutage(e))
-            {
-                database.ReportOutage(e, "recording a job result");
-            }
-            catch (Exception e) when (attempts < 5)
-            {
-                logger.LogError(e, "Recording the result of job {JobId} failed (try {Try} of 5)",
-                    result.JobId, attempts);
-            }
-            catch (Exception e)
-            {
-                logger.LogError(e,
-                    "Gave up recording the result of job {JobId} attempt {Attempt}: {Status}, " +
-                    "exit code {ExitCode}, error {Error}", result.JobId, result.Attempt,
-                    result.Status, result.ExitCode, result.Error);
-                return;
-            }
-
-            if (_stopping && clock.Elapsed > ResultRetryLimitWhenStopping)
-            {
-                logger.LogError(
-                    "Gave up recording the result of job {JobId} attempt {Attempt} after " +
-                    "{Elapsed}: {Status}, exit code {ExitCode}, error {Error}. Another instance " +
-                    "will fail it when its lease expires", result.JobId, result.Attempt,
-                    clock.Elapsed, result.Status, result.ExitCode, result.Error);
-                return;
-            }
-
-            await Task.Delay(delay);
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
-        }
+        public TaskCompletionSource Written { get; } =
+            new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     private sealed class RunningJob(ClaimedJob job, OutputTail output)

@@ -19,6 +19,10 @@ public sealed class SchedulerService(
 {
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
 
+    /// <summary>How long a stopping daemon keeps retrying results while the database is down
+    /// before it logs them and gives up.</summary>
+    private static readonly TimeSpan ResultRetryLimitWhenStopping = TimeSpan.FromMinutes(5);
+
     /// <summary>Time of the last claim cycle that reached the database, for readiness checks.
     /// </summary>
     public DateTimeOffset? LastCycleAt { get; private set; }
@@ -53,14 +57,21 @@ public sealed class SchedulerService(
 
         using var heartbeatStop = new CancellationTokenSource();
         var heartbeats = HeartbeatLoopAsync(heartbeatStop.Token);
-        try
+        using (stoppingToken.Register(() => OnStopping()))
         {
-            await ClaimLoopAsync(stoppingToken);
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
+            await CycleLoopAsync(stoppingToken);
         }
 
+        // Heartbeats went on while the last jobs finished, so no other instance took them for
+        // dead; the loop ends only once every result is written.
+        await heartbeatStop.CancelAsync();
+        await heartbeats;
+        logger.LogInformation("Scheduler {Node} stopped; no job of it is left running",
+            scheduler.Node);
+    }
+
+    private void OnStopping()
+    {
         scheduler.StopClaiming();
         var running = scheduler.RunningJobs;
         if (running.Count > 0)
@@ -70,12 +81,7 @@ public sealed class SchedulerService(
                 running.Count, running.Select(job => job.Id));
         }
 
-        // Heartbeats go on while jobs finish, so no other instance takes them for dead.
-        await scheduler.WaitForRunningJobsAsync();
-        await heartbeatStop.CancelAsync();
-        await heartbeats;
-        logger.LogInformation("Scheduler {Node} stopped; no job of it is left running",
-            scheduler.Node);
+        wake.Signal();
     }
 
     private async Task PrepareDatabaseAsync(CancellationToken stoppingToken)
@@ -115,62 +121,98 @@ public sealed class SchedulerService(
         }
     }
 
-    private async Task ClaimLoopAsync(CancellationToken stoppingToken)
+    /// <summary>
+    /// Runs cycles until the host stops and every job of this instance has finished and been
+    /// recorded. A cycle claims on every poll; with wake-ups on, also when a job is added or
+    /// finishes, a slot frees or a delayed job becomes due. Results are written as soon as jobs
+    /// finish, in the same round trip as the claim for the freed slots.
+    /// </summary>
+    private async Task CycleLoopAsync(CancellationToken stoppingToken)
     {
+        // Waits end only when the loop does: stopping starts the drain, it does not end it.
+        using var loopEnd = new CancellationTokenSource();
         using var timer = new PeriodicTimer(settings.CheckInterval, time);
-        var tick = timer.WaitForNextTickAsync(stoppingToken).AsTask();
-        var woken = wake.WaitAsync(stoppingToken);
-        var due = new DueTimer(time);
+        var tick = timer.WaitForNextTickAsync(loopEnd.Token).AsTask();
+        var woken = wake.WaitAsync(loopEnd.Token);
+        using var due = new DueTimer(time);
+        var claim = true;
         var backoff = TimeSpan.Zero;
+        DateTimeOffset? failingSince = null;
         try
         {
-            while (!stoppingToken.IsCancellationRequested)
+            while (true)
             {
+                var stopping = stoppingToken.IsCancellationRequested;
+                if (stopping && scheduler.RunningCount == 0 && !scheduler.HasPendingResults)
+                {
+                    return;
+                }
+
                 try
                 {
-                    var outcome = await scheduler.ClaimAndStartAsync(stoppingToken);
+                    var outcome = await scheduler.RunCycleAsync(claim && !stopping, CancellationToken.None);
                     LastCycleAt = time.GetUtcNow();
-                    due.Set(outcome?.NextDueIn, stoppingToken);
+                    due.Set(settings.Wakeups ? outcome.NextDueIn : null, loopEnd.Token);
                     backoff = TimeSpan.Zero;
+                    failingSince = null;
                 }
                 catch (Exception e) when (DatabaseStatus.IsOutage(e))
                 {
-                    database.ReportOutage(e, "claiming jobs");
+                    database.ReportOutage(e, "running a scheduler cycle");
                     backoff = backoff == TimeSpan.Zero ? TimeSpan.FromMilliseconds(500) : Backoff(backoff);
+                    failingSince ??= time.GetUtcNow();
                 }
-                catch (Exception e) when (e is not OperationCanceledException)
+                catch (Exception e)
                 {
-                    logger.LogError(e, "Claim cycle failed; the loop goes on");
+                    logger.LogError(e, "Scheduler cycle failed; the loop goes on");
                     backoff = backoff == TimeSpan.Zero ? TimeSpan.FromSeconds(1) : Backoff(backoff);
+                    failingSince ??= time.GetUtcNow();
                 }
 
+                if (stopping && failingSince is { } since
+                    && time.GetUtcNow() - since > ResultRetryLimitWhenStopping)
+                {
+                    scheduler.AbandonPendingResults(time.GetUtcNow() - since);
+                    if (scheduler.RunningCount == 0)
+                    {
+                        return;
+                    }
+                }
+
+                claim = false;
                 if (backoff > TimeSpan.Zero)
                 {
-                    await Task.Delay(backoff, time, stoppingToken);
+                    await Task.Delay(backoff, time, CancellationToken.None);
+                    claim = true;
                     continue;
                 }
 
                 await Task.WhenAny(tick, woken, due.Task);
                 if (tick.IsCompleted)
                 {
-                    if (!await tick)
-                    {
-                        return;
-                    }
-
-                    tick = timer.WaitForNextTickAsync(stoppingToken).AsTask();
+                    await tick;
+                    claim = true;
+                    tick = timer.WaitForNextTickAsync(loopEnd.Token).AsTask();
                 }
 
                 if (woken.IsCompleted)
                 {
                     await woken;
-                    woken = wake.WaitAsync(stoppingToken);
+                    // Without wake-ups only the poll claims; a wake-up then just writes results.
+                    claim |= settings.Wakeups;
+                    woken = wake.WaitAsync(loopEnd.Token);
+                }
+
+                if (due.Task.IsCompleted)
+                {
+                    claim = true;
+                    due.Set(null, loopEnd.Token);
                 }
             }
         }
         finally
         {
-            due.Dispose();
+            await loopEnd.CancelAsync();
         }
     }
 
@@ -219,7 +261,6 @@ public sealed class SchedulerService(
                 try
                 {
                     await scheduler.HeartbeatAsync(stop);
-                    await scheduler.RescheduleAsync(null, stop);
                 }
                 catch (Exception e) when (DatabaseStatus.IsOutage(e))
                 {

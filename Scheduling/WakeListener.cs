@@ -11,6 +11,7 @@ namespace JobScheduler.Scheduling;
 /// cancellation.
 /// </summary>
 public sealed class WakeListener(
+    JobScheduler.Hosting.Settings settings,
     NpgsqlDataSource dataSource,
     DatabaseStatus database,
     WakeSignal wake,
@@ -24,6 +25,11 @@ public sealed class WakeListener(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await database.SchemaReady.WaitAsync(stoppingToken);
+        if (!settings.Wakeups)
+        {
+            return;
+        }
+
         var delay = TimeSpan.FromSeconds(1);
         var failing = false;
         while (!stoppingToken.IsCancellationRequested)

@@ -3,8 +3,9 @@ using System.Threading.Channels;
 namespace JobScheduler.Scheduling;
 
 /// <summary>
-/// Wakes the claim loop before its next poll: a job was added, a slot freed, or the database sent
-/// a notification. Any number of signals while the loop is busy fold into one wake-up.
+/// Wakes the scheduler loop before its next poll: a job was added or finished, a slot freed, or
+/// the database sent a notification. Any number of signals while the loop is busy fold into one
+/// wake-up. With WAKEUPS=false the loop still wakes to write results, but claims only on polls.
 /// </summary>
 public sealed class WakeSignal
 {
