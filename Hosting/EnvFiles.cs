@@ -37,7 +37,7 @@ public static class EnvFiles
     private static IEnumerable<string> CandidatePaths()
     {
         var inWorkingFolder = Path.GetFullPath(".env");
-        var besideExecutable = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, ".env"));
+        var besideExecutable = Path.GetFullPath(Path.Combine(AppPaths.ExecutableFolder, ".env"));
         yield return inWorkingFolder;
         if (!string.Equals(inWorkingFolder, besideExecutable, StringComparison.Ordinal))
         {
