@@ -35,14 +35,12 @@ public sealed class Report
     }
 
     /// <summary>Records a target: a value at most <paramref name="limit"/> meets it.</summary>
-    public void AtMost(string measure, double measured, double limit, string unit = "")
-    {
-        var verdict = measured <= limit
-            ? "met"
-            : $"missed by {Quantity(measured - limit, unit)} " +
-              $"({Format.Number(measured / limit, "0.0")} times the target)";
-        _targets.Add([measure, Quantity(measured, unit), "≤ " + Quantity(limit, unit), verdict]);
-    }
+    public void AtMost(string measure, double measured, double limit, string unit = "") =>
+        Upper(measure, measured, limit, unit, measured <= limit, "≤ ");
+
+    /// <summary>Records a target: a value under <paramref name="limit"/> meets it.</summary>
+    public void Below(string measure, double measured, double limit, string unit = "") =>
+        Upper(measure, measured, limit, unit, measured < limit, "< ");
 
     /// <summary>Records a target: a value at least <paramref name="limit"/> meets it.</summary>
     public void AtLeast(string measure, double measured, double limit, string unit = "")
@@ -52,6 +50,16 @@ public sealed class Report
             : $"missed by {Quantity(limit - measured, unit)} " +
               $"({Format.Number(measured / limit, "0.00")} of the target)";
         _targets.Add([measure, Quantity(measured, unit), "≥ " + Quantity(limit, unit), verdict]);
+    }
+
+    private void Upper(
+        string measure, double measured, double limit, string unit, bool met, string sign)
+    {
+        var verdict = met
+            ? "met"
+            : $"missed by {Quantity(measured - limit, unit)} " +
+              $"({Format.Number(measured / limit, "0.0")} times the target)";
+        _targets.Add([measure, Quantity(measured, unit), sign + Quantity(limit, unit), verdict]);
     }
 
     private static string Quantity(double value, string unit) =>

@@ -79,7 +79,7 @@ public static class MemorySection
                     $"{runs.Completed} completed, {runs.PeakRunning} at once at the peak, " +
                     $"{floodSeconds:0.0} s from the insert to the last result" +
                     (drained ? "." : " (stopped waiting at 300 s)."));
-        report.AtMost("RSS idle", idleMedian / MiB, 150, "MiB");
-        report.AtMost("RSS peak under the output flood", peak / MiB, 250, "MiB");
+        report.Below("RSS idle", idleMedian / MiB, 150, "MiB");
+        report.Below("RSS peak under the output flood", peak / MiB, 250, "MiB");
     }
 }

@@ -102,10 +102,10 @@ public static class MillionRowsSection
         }));
 
         var size = Format.Count(rows) + " rows";
-        report.AtMost($"claim cycle mean, {size}, one job at a time", quiet.MeanMs, 2, "ms");
-        report.AtMost($"claim cycle mean, {size}, {Claimed} due at once", loaded.MeanMs, 2, "ms");
-        report.AtMost($"GET /api/stats median, {size}", Distribution.Of(stats).Median, 50, "ms");
-        report.AtMost($"GET /api/jobs first page median, {size}",
+        report.Below($"claim cycle mean, {size}, one job at a time", quiet.MeanMs, 2, "ms");
+        report.Below($"claim cycle mean, {size}, {Claimed} due at once", loaded.MeanMs, 2, "ms");
+        report.Below($"GET /api/stats median, {size}", Distribution.Of(stats).Median, 50, "ms");
+        report.Below($"GET /api/jobs first page median, {size}",
             Distribution.Of(firstPage).Median, 50, "ms");
     }
 
