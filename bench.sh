@@ -12,7 +12,10 @@ BENCH_PG_PORT="${BENCH_PG_PORT:-55440}"
 work="${BENCH_WORK:-/tmp/jobscheduler-bench}"
 pg_data="/tmp/jobscheduler-bench-postgres-$BENCH_PG_PORT"
 project="$repo/Benchmarks/JobScheduler.Bench/JobScheduler.Bench.csproj"
-harness="$repo/Benchmarks/JobScheduler.Bench/bin/Release/net10.0/JobScheduler.Bench.dll"
+# Both builds put their bin and obj folders under the work folder, so a benchmark never
+# rewrites the repository's obj/ while a test run or another build uses it.
+artifacts="$work/build"
+harness="$artifacts/bin/JobScheduler.Bench/release/JobScheduler.Bench.dll"
 
 if ! command -v dotnet >/dev/null; then
   echo "bench.sh: error: the dotnet command was not found. Install the .NET 10 SDK and run this again." >&2
@@ -20,7 +23,7 @@ if ! command -v dotnet >/dev/null; then
 fi
 
 if [[ " $* " == *" --help "* || " $* " == *" -h "* ]]; then
-  dotnet build "$project" -c Release -nologo -v quiet >/dev/null
+  dotnet build "$project" -c Release --artifacts-path "$artifacts" -nologo -v quiet >/dev/null
   exec dotnet "$harness" --help
 fi
 
@@ -68,8 +71,9 @@ EOF
 }
 
 echo "bench.sh: building the daemon and the harness (Release)"
-dotnet publish "$repo/JobScheduler.csproj" -c Release -o "$work/daemon" -nologo -v quiet >/dev/null
-dotnet build "$project" -c Release -nologo -v quiet >/dev/null
+dotnet publish "$repo/JobScheduler.csproj" -c Release --artifacts-path "$artifacts" \
+  -o "$work/daemon" -nologo -v quiet >/dev/null
+dotnet build "$project" -c Release --artifacts-path "$artifacts" -nologo -v quiet >/dev/null
 
 if bench_postgres status >/dev/null; then
   echo "bench.sh: the benchmark cluster already runs on 127.0.0.1:$BENCH_PG_PORT, so it is reused and left running"
