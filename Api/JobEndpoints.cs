@@ -1,3 +1,5 @@
+using System.ComponentModel;
+using System.Globalization;
 using JobScheduler.Data;
 using JobScheduler.Scheduling;
 
@@ -14,7 +16,7 @@ public static class JobEndpoints
     {
         var jobs = api.MapGroup("/jobs").WithTags("Jobs");
         jobs.MapGet("/", ListAsync)
-            .WithSummary("List jobs, newest first, without output")
+            .WithSummary("List jobs newest first, without output, by status and name search")
             .Produces<JobPage>()
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .WithCommonProblems();
@@ -71,8 +73,17 @@ public static class JobEndpoints
 
     public sealed record JobPage(IReadOnlyList<Job> Jobs, string? NextCursor);
 
+    // The parameters' descriptions document the query in the OpenAPI document.
     private static async Task<IResult> ListAsync(
-        JobQueries queries, string? status, string? limit, string? cursor,
+        JobQueries queries,
+        [Description("Only jobs of this status: queued, running, completed, failed or cancelled.")]
+        string? status,
+        [Description("Jobs per page, 1 to 1000; default 100.")] string? limit,
+        [Description("The next_cursor of the previous page.")] string? cursor,
+        [Description("Only jobs whose name contains this text, ignoring case; % and _ match " +
+                     "themselves. At most 200 characters. With a search, a page may hold fewer " +
+                     "than limit jobs, even none, while next_cursor is set.")]
+        string? search,
         CancellationToken cancellationToken)
     {
         if (status is not null && !JobStatus.IsKnown(status))
@@ -100,9 +111,20 @@ public static class JobEndpoints
             beforeId = parsed;
         }
 
-        var page = await queries.ListAsync(status, beforeId, pageSize, cancellationToken);
-        var next = page.Count == pageSize ? page[^1].Id.ToString() : null;
-        return Results.Ok(new JobPage(page, next));
+        // No name is longer than JobRequests.MaxNameLength, so a longer search cannot match.
+        if (search?.Length > JobRequests.MaxNameLength)
+        {
+            return Problems.BadRequest(
+                $"search is {search.Length} characters long; the limit is " +
+                $"{JobRequests.MaxNameLength}, the maximum length of a name.");
+        }
+
+        // As on the dashboard, the search is trimmed, and an empty one filters nothing.
+        var nameContains = string.IsNullOrWhiteSpace(search) ? null : search.Trim();
+        var page = await queries.PageAsync(status, nameContains, beforeId, pageSize,
+            cancellationToken);
+        var next = page.OlderCursor?.ToString(CultureInfo.InvariantCulture);
+        return Results.Ok(new JobPage(page.Jobs, next));
     }
 
     private static async Task<IResult> CreateAsync(
