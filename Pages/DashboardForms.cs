@@ -15,10 +15,22 @@ public sealed class AddJobForm
     public const string TimeoutField = "timeout_seconds";
     public const string MaxAttemptsField = "max_attempts";
     public const string RetryDelayField = "retry_delay_seconds";
+    public const string ScheduleField = "schedule";
+    public const string TimeZoneField = "time_zone";
+    public const string EnabledField = "enabled";
+
+    /// <summary>The time zone of a job whose form leaves the field empty, as in the API.
+    /// </summary>
+    public const string DefaultTimeZone = "UTC";
+
+    /// <summary>Maximum length kept of a schedule or a time zone. A longer value is cut, ends in
+    /// an ellipsis and is rejected, which keeps the value echoed in the error and the TempData
+    /// cookie small. No valid schedule or IANA name comes near this length.</summary>
+    public const int MaxShortTextLength = 200;
 
     /// <summary>The optional whole-number fields, each with the meaning its error message gives.
     /// </summary>
-    private static readonly (string Field, string Meaning)[] NumberFields =
+    public static readonly (string Field, string Meaning)[] NumberFields =
     [
         (PriorityField, "lower runs first, default 0"),
         (TimeoutField, "seconds a run may take; 0 means no limit, empty uses " +
@@ -34,7 +46,12 @@ public sealed class AddJobForm
 
     // A number cut to this length ends in an ellipsis and is rejected, which keeps the echoed
     // value in the error and the TempData cookie small.
-    private const int MaxNumberLength = 20;
+    public const int MaxNumberLength = 20;
+
+    // Fields whose errors from JobRequests.ParseCreate start with their name.
+    private static readonly string[] ParsedFields =
+        [.. NumberFields.Select(number => number.Field), ScheduleField, TimeZoneField,
+            EnabledField];
 
     public string Name { get; set; } = "";
 
@@ -48,6 +65,13 @@ public sealed class AddJobForm
 
     public string RetryDelaySeconds { get; set; } = "";
 
+    /// <summary>The cron expression, empty for a one-off job.</summary>
+    public string Schedule { get; set; } = "";
+
+    public string TimeZone { get; set; } = DefaultTimeZone;
+
+    public bool Enabled { get; set; } = true;
+
     /// <summary>Validation errors by field name.</summary>
     public Dictionary<string, string> Errors { get; set; } = [];
 
@@ -60,7 +84,8 @@ public sealed class AddJobForm
 
     public static AddJobForm FromSubmission(
         string? name, string? command, string? priority, string? timeoutSeconds,
-        string? maxAttempts, string? retryDelaySeconds)
+        string? maxAttempts, string? retryDelaySeconds, string? schedule, string? timeZone,
+        bool enabled)
     {
         return new AddJobForm
         {
@@ -72,8 +97,23 @@ public sealed class AddJobForm
             TimeoutSeconds = NumberText(timeoutSeconds),
             MaxAttempts = NumberText(maxAttempts),
             RetryDelaySeconds = NumberText(retryDelaySeconds),
+            Schedule = ShortText(schedule),
+            TimeZone = ShortText(timeZone),
+            Enabled = enabled,
         };
     }
+
+    /// <summary>Reads a checkbox that the form sends together with a hidden field of the same
+    /// name and the value "false", so that a cleared box still sends a value. The box is
+    /// ticked when "true" is among the values. <paramref name="absent"/> applies when the form
+    /// sent neither.</summary>
+    public static bool CheckboxValue(string[]? values, bool absent) =>
+        values is null || values.Length == 0 ? absent : values.Contains("true");
+
+    /// <summary>Trims a short text field and cuts it to <see cref="MaxShortTextLength"/>.
+    /// </summary>
+    public static string ShortText(string? text) =>
+        Display.Truncate((text ?? "").Trim(), MaxShortTextLength);
 
     public static AddJobForm Created(Job job) => new()
     {
@@ -118,13 +158,25 @@ public sealed class AddJobForm
             return null;
         }
 
-        // The API's parser builds the job, so its range checks apply, and the fields left
-        // empty get the same defaults as a JSON request that omits them.
+        if (Schedule.Length > 0)
+        {
+            body[ScheduleField] = Schedule;
+        }
+
+        if (TimeZone.Length > 0)
+        {
+            body[TimeZoneField] = TimeZone;
+        }
+
+        body[EnabledField] = Enabled;
+
+        // The API's parser builds the job, so its range, schedule and time zone checks apply,
+        // and the fields left empty get the same defaults as a JSON request that omits them.
         var (job, apiErrors) = JobRequests.ParseCreate(JsonSerializer.SerializeToElement(body));
         foreach (var error in apiErrors)
         {
-            var field = NumberFields.Select(number => number.Field)
-                .FirstOrDefault(name => error.StartsWith(name + " ", StringComparison.Ordinal));
+            var field = ParsedFields.FirstOrDefault(
+                name => error.StartsWith(name + " ", StringComparison.Ordinal));
             if (field is null)
             {
                 Failure = (Failure + " " + error).Trim();
@@ -160,6 +212,9 @@ public sealed class AddJobForm
             TimeoutSeconds = TimeoutSeconds,
             MaxAttempts = MaxAttempts,
             RetryDelaySeconds = RetryDelaySeconds,
+            Schedule = Schedule,
+            TimeZone = TimeZone,
+            Enabled = Enabled,
             Errors = new Dictionary<string, string>(Errors),
             Failure = Failure,
             CreatedJobId = CreatedJobId,

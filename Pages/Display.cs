@@ -50,6 +50,22 @@ public static class Display
         };
     }
 
+    /// <summary>Returns the run_at of a queued, enabled job that is not due yet, or null for a
+    /// job that is due, disabled or not queued.</summary>
+    public static DateTime? LaterRunAt(Job job, DateTime nowUtc) =>
+        job is { Status: JobStatus.Queued, Enabled: true } && job.RunAt > nowUtc
+            ? job.RunAt
+            : null;
+
+    /// <summary>Tells whether run_at is 'infinity', which Npgsql reads as
+    /// <see cref="DateTime.MaxValue"/>. A recurring job added by SQL has this run_at until a
+    /// daemon sets its first occurrence.</summary>
+    public static bool IsParked(DateTime runAt) => runAt == DateTime.MaxValue;
+
+    /// <summary>Formats a timeout in seconds, where 0 means none.</summary>
+    public static string Timeout(int seconds) =>
+        seconds == 0 ? "none" : FormattableString.Invariant($"{seconds} s");
+
     /// <summary>Returns the run time of one run, to its finish or, while it runs, so far.
     /// </summary>
     public static double? RunSeconds(JobRun run) => run.FinishedAt is { } finished

@@ -9,13 +9,14 @@ using Microsoft.AspNetCore.Mvc.RazorPages;
 namespace JobScheduler.Pages;
 
 /// <summary>
-/// The dashboard with counts per status, the limit in force, the add-job and limit forms, and
-/// the job table with its status filter, name search and pages. The stats and the table also
-/// render alone as partials that the page polls every 2 s and that filter links and the search
-/// load. A plain form post redirects back with the outcome in TempData. An htmx form post gets
-/// the form back with an event that makes the stats and the table reload at once.
+/// The dashboard with counts per status, the limit in force, the pause control, the add-job,
+/// limit and settings forms, and the job table with its status filter, name search and pages.
+/// The stats and the table also render alone as partials that the page polls every 2 s and that
+/// filter links and the search load. A plain form post redirects back with the outcome in
+/// TempData. An htmx form post gets the form back with an event that makes the stats and the
+/// table reload at once. The handlers that change the live settings are in Index.Config.cs.
 /// </summary>
-public sealed class IndexModel(
+public sealed partial class IndexModel(
     JobQueries queries,
     ConfigStore configStore,
     LiveConfig liveConfig,
@@ -26,6 +27,7 @@ public sealed class IndexModel(
     public const int PageSize = 50;
     public const string AddJobFormName = "add-job";
     public const string LimitFormName = "limit";
+    public const string SettingsFormName = "settings";
 
     /// <summary>The id of the search form, which htmx sends in the HX-Trigger header.</summary>
     public const string SearchFormId = "job-search";
@@ -40,14 +42,20 @@ public sealed class IndexModel(
 
     private const string AddJobTempDataKey = "Dashboard.AddJob";
     private const string LimitTempDataKey = "Dashboard.Limit";
+    private const string SettingsTempDataKey = "Dashboard.Settings";
+    private const string PauseFailureTempDataKey = "Dashboard.PauseFailure";
 
-    // A submitted limit is cut to this length. The cut value ends in an ellipsis and is
-    // rejected, which keeps the value echoed in the error and the TempData cookie small.
-    private const int MaxLimitInputLength = 20;
+    // A submitted limit or pause value is cut to this length. The cut value ends in an
+    // ellipsis and is rejected, which keeps the value echoed in the error and the TempData
+    // cookie small.
+    private const int MaxSettingInputLength = 20;
 
     public JobFilter Filter { get; private set; } = JobFilter.All;
 
     public JobStats? Stats { get; private set; }
+
+    /// <summary>The live settings in force; null until the database was read.</summary>
+    public ConfigEndpoints.ConfigView? Config { get; private set; }
 
     /// <summary>Invalid stored configuration values, each with the value in force instead.
     /// </summary>
@@ -71,6 +79,11 @@ public sealed class IndexModel(
     public AddJobForm AddJob { get; private set; } = new();
 
     public LimitForm Limit { get; private set; } = new();
+
+    public SettingsForm Settings { get; private set; } = new();
+
+    /// <summary>Why the last pause or resume failed; null when it did not.</summary>
+    public string? PauseFailure { get; private set; }
 
     private bool IsHtmxRequest =>
         Request.Headers["HX-Request"] == "true" && Request.Headers["HX-Boosted"] != "true";
@@ -112,34 +125,21 @@ public sealed class IndexModel(
         [FromForm(Name = AddJobForm.TimeoutField)] string? timeoutSeconds,
         [FromForm(Name = AddJobForm.MaxAttemptsField)] string? maxAttempts,
         [FromForm(Name = AddJobForm.RetryDelayField)] string? retryDelaySeconds,
+        string? schedule,
+        [FromForm(Name = AddJobForm.TimeZoneField)] string? timeZone,
+        [FromForm(Name = AddJobForm.EnabledField)] string[]? enabled,
         string? status, string? q, string? cursor, CancellationToken cancellationToken)
     {
         Filter = JobFilter.Parse(status, q, cursor);
         AddJob = AddJobForm.FromSubmission(name, command, priority, timeoutSeconds, maxAttempts,
-            retryDelaySeconds);
+            retryDelaySeconds, schedule, timeZone,
+            AddJobForm.CheckboxValue(enabled, absent: true));
         if (AddJob.Validate() is { } newJob)
         {
             await CreateJobAsync(newJob, cancellationToken);
         }
 
         return RespondToForm(AddJobFormName);
-    }
-
-    public async Task<IActionResult> OnPostLimitAsync(
-        [FromForm(Name = LiveConfig.MaxConcurrentJobsKey)] string? value,
-        string? status, string? q, string? cursor, CancellationToken cancellationToken)
-    {
-        Filter = JobFilter.Parse(status, q, cursor);
-        Limit = new LimitForm
-        {
-            Value = Display.Truncate((value ?? "").Trim(), MaxLimitInputLength),
-        };
-        if (Limit.Validate() is { } limit)
-        {
-            await StoreLimitAsync(limit, cancellationToken);
-        }
-
-        return RespondToForm(LimitFormName);
     }
 
     private async Task CreateJobAsync(NewJob newJob, CancellationToken cancellationToken)
@@ -166,29 +166,6 @@ public sealed class IndexModel(
         }
     }
 
-    private async Task StoreLimitAsync(int limit, CancellationToken cancellationToken)
-    {
-        var text = limit.ToString(CultureInfo.InvariantCulture);
-        var problem = await DatabaseGuard.RunAsync(database, "setting the limit from the dashboard",
-            async () =>
-            {
-                var values = new Dictionary<string, string>
-                {
-                    [LiveConfig.MaxConcurrentJobsKey] = text,
-                };
-                await configStore.WriteAsync(values, cancellationToken);
-                wake.Signal();
-                logger.LogInformation("Dashboard set {Key} to {Value}",
-                    LiveConfig.MaxConcurrentJobsKey, limit);
-                Limit = new LimitForm { Value = text, StoredLimit = limit };
-            });
-        if (problem is not null)
-        {
-            Limit.Failure = $"Database unreachable: {problem}. The limit may not have been " +
-                            "stored; try again once the database is back.";
-        }
-    }
-
     /// <summary>Redirects a plain post back to the page it came from (Post/Redirect/Get), or
     /// returns the form for an htmx post, with an event that reloads the stats and the table
     /// with the filter the page shows now.</summary>
@@ -196,20 +173,23 @@ public sealed class IndexModel(
     {
         if (!IsHtmxRequest)
         {
-            if (formName == AddJobFormName)
+            var (key, form) = formName switch
             {
-                TempData[AddJobTempDataKey] = JsonSerializer.Serialize(AddJob.ForRedirect());
-            }
-            else
-            {
-                TempData[LimitTempDataKey] = JsonSerializer.Serialize(Limit);
-            }
-
+                AddJobFormName => (AddJobTempDataKey, (object)AddJob.ForRedirect()),
+                LimitFormName => (LimitTempDataKey, Limit),
+                _ => (SettingsTempDataKey, Settings),
+            };
+            TempData[key] = JsonSerializer.Serialize(form, form.GetType());
             return RedirectToPage("/Index", Filter.RouteValues);
         }
 
         Response.Headers["HX-Trigger"] = JobsChangedEvent;
-        return Partial(formName == AddJobFormName ? "_AddJobForm" : "_LimitForm", this);
+        return Partial(formName switch
+        {
+            AddJobFormName => "_AddJobForm",
+            LimitFormName => "_LimitForm",
+            _ => "_SettingsForm",
+        }, this);
     }
 
     private void RestoreForms()
@@ -223,6 +203,13 @@ public sealed class IndexModel(
         {
             Limit = JsonSerializer.Deserialize<LimitForm>(limit) ?? new LimitForm();
         }
+
+        if (TempData[SettingsTempDataKey] is string settings)
+        {
+            Settings = JsonSerializer.Deserialize<SettingsForm>(settings) ?? new SettingsForm();
+        }
+
+        PauseFailure = TempData[PauseFailureTempDataKey] as string;
     }
 
     private async Task ReadAsync(
@@ -247,11 +234,17 @@ public sealed class IndexModel(
     {
         var config = await ConfigEndpoints.ReadViewAsync(configStore, liveConfig,
             cancellationToken);
+        Config = config;
         ConfigProblems = config.Problems;
         Stats = await queries.StatsAsync(config.MaxConcurrentJobs, cancellationToken);
         if (Limit.Value.Length == 0)
         {
             Limit.Value = config.MaxConcurrentJobs.ToString(CultureInfo.InvariantCulture);
+        }
+
+        if (Settings.Values.Count == 0)
+        {
+            Settings.Prefill(config);
         }
     }
 

@@ -10,18 +10,22 @@ namespace JobScheduler.Pages.Jobs;
 public sealed record ActionOutcome(string Message, bool Failed);
 
 /// <summary>
-/// One job with its output, run history and actions. The page polls its own body every 2 s
-/// while the job can still change or the database is unreachable. The actions are plain form
-/// posts that redirect back (Post/Redirect/Get), so they work the same without JavaScript.
+/// One job with its output, run history, actions and edit form. The page polls its own body
+/// every 2 s while the job can still change or the database is unreachable. The actions are
+/// plain form posts that redirect back (Post/Redirect/Get), so they work the same without
+/// JavaScript. The handlers that change the job's fields are in Detail.Edit.cs.
 /// </summary>
-public sealed class DetailModel(
+public sealed partial class DetailModel(
     JobQueries queries,
     DatabaseStatus database,
     Scheduler scheduler,
     WakeSignal wake,
+    LiveConfig liveConfig,
+    TimeProvider time,
     ILogger<DetailModel> logger) : PageModel
 {
     private const string OutcomeTempDataKey = "Detail.Outcome";
+    private const string EditTempDataKey = "Detail.Edit";
 
     public long Id { get; private set; }
 
@@ -34,6 +38,17 @@ public sealed class DetailModel(
 
     /// <summary>The outcome of the action just taken; null when none was.</summary>
     public ActionOutcome? Outcome { get; private set; }
+
+    /// <summary>The edit form: as rejected by the last post, else the job as stored.</summary>
+    public EditJobForm? EditForm { get; private set; }
+
+    /// <summary>Set for the poll's response, whose history block replaces the page's by id.
+    /// </summary>
+    public bool HistoryOutOfBand { get; private set; }
+
+    /// <summary>default_timeout_seconds as this instance applies it, for jobs that set no
+    /// timeout.</summary>
+    public int DefaultTimeoutSeconds => liveConfig.DefaultTimeoutSeconds;
 
     public bool Refreshes =>
         DatabaseProblem is not null || Job?.Status is JobStatus.Queued or JobStatus.Running;
@@ -51,6 +66,14 @@ public sealed class DetailModel(
             Response.StatusCode = StatusCodes.Status404NotFound;
         }
 
+        EditForm = TempData[EditTempDataKey] is string edit
+            ? JsonSerializer.Deserialize<EditJobForm>(edit)
+            : null;
+        if (EditForm is null && Job is not null)
+        {
+            EditForm = EditJobForm.From(Job);
+        }
+
         return Page();
     }
 
@@ -59,7 +82,8 @@ public sealed class DetailModel(
     public async Task<IActionResult> OnGetBodyAsync(long id, CancellationToken cancellationToken)
     {
         await ReadAsync(id, cancellationToken);
-        return Partial("_JobDetail", this);
+        HistoryOutOfBand = true;
+        return Partial("_JobBody", this);
     }
 
     public async Task<IActionResult> OnPostCancelAsync(

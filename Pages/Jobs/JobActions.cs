@@ -13,21 +13,25 @@ public sealed record JobAction(
     public const string Requeue = "Requeue";
     public const string Cancel = "Cancel";
     public const string Delete = "Delete";
+    public const string Enable = "Enable";
+    public const string Disable = "Disable";
 
     public bool IsEnabled => DisabledReason is null;
 }
 
 /// <summary>The actions a job's state allows, with the rules of the API: cancel a queued or
-/// running job, run a finished one again, delete one that is not running.</summary>
+/// running job, run a finished one again, enable or disable or delete one that is not running.
+/// </summary>
 public static class JobActions
 {
     public static IReadOnlyList<JobAction> For(Job job) =>
-        [RequeueAction(job), CancelAction(job), DeleteAction(job)];
+        [RequeueAction(job), EnabledAction(job), CancelAction(job), DeleteAction(job)];
 
     /// <summary>A key that changes whenever the allowed actions change, so the page keeps an
     /// open confirmation across polls until the job's state makes it stale.</summary>
     public static string StateKey(Job job) =>
-        job.Status + (job.CancelRequestedAt is null ? "" : "-cancelling");
+        job.Status + (job.Enabled ? "" : "-disabled") +
+        (job.CancelRequestedAt is null ? "" : "-cancelling");
 
     private static JobAction RequeueAction(Job job)
     {
@@ -39,6 +43,16 @@ public static class JobActions
             _ => null,
         };
         return new JobAction(JobAction.Requeue, "Run again", null, "Run again", reason);
+    }
+
+    private static JobAction EnabledAction(Job job)
+    {
+        var reason = job.Status == JobStatus.Running
+            ? "Running jobs cannot be changed; wait for this run to finish, or cancel it."
+            : null;
+        return job.Enabled
+            ? new JobAction(JobAction.Disable, "Disable", null, "Disable", reason)
+            : new JobAction(JobAction.Enable, "Enable", null, "Enable", reason);
     }
 
     private static JobAction CancelAction(Job job)

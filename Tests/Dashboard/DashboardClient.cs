@@ -50,10 +50,11 @@ public sealed partial class DashboardClient : IDisposable
     }
 
     /// <summary>Posts form fields as a browser does, or as htmx does when <paramref name="htmx"/>
-    /// is set. A token in <paramref name="headerToken"/> goes in the header that the
-    /// dashboard's script sets.</summary>
+    /// is set. A field may occur more than once, as a checkbox with its hidden field does. A
+    /// token in <paramref name="headerToken"/> goes in the header that the dashboard's script
+    /// sets.</summary>
     public async Task<HttpResponseMessage> PostFormAsync(
-        string path, IReadOnlyDictionary<string, string> fields, bool htmx = false,
+        string path, IEnumerable<KeyValuePair<string, string>> fields, bool htmx = false,
         string? headerToken = null)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, path)
@@ -75,11 +76,18 @@ public sealed partial class DashboardClient : IDisposable
 
     /// <summary>Posts a dashboard form with the page's antiforgery token and returns the final
     /// page or fragment, asserting 200.</summary>
-    public async Task<string> SubmitAsync(
-        string handler, Dictionary<string, string> fields, bool htmx = false)
+    public Task<string> SubmitAsync(
+        string handler, IEnumerable<KeyValuePair<string, string>> fields, bool htmx = false) =>
+        SubmitToAsync($"/?handler={handler}", fields, htmx);
+
+    /// <summary>Posts the form of any dashboard page, such as <c>/jobs/7?handler=Edit</c>, with
+    /// the antiforgery token, and returns the final page or fragment, asserting 200.</summary>
+    public async Task<string> SubmitToAsync(
+        string path, IEnumerable<KeyValuePair<string, string>> fields, bool htmx = false)
     {
-        fields[TokenField] = await ReadTokenAsync();
-        using var response = await PostFormAsync($"/?handler={handler}", fields, htmx);
+        var withToken = fields.Where(field => field.Key != TokenField)
+            .Append(new(TokenField, await ReadTokenAsync()));
+        using var response = await PostFormAsync(path, withToken, htmx);
         var body = await response.Content.ReadAsStringAsync();
         Assert.AreEqual(HttpStatusCode.OK, response.StatusCode, body);
         return body;

@@ -72,3 +72,22 @@
 
     setInterval(tick, 1000);
 })();
+
+// Disables the job page's edit form while the job runs, as the server does when it renders the
+// page. The form stays outside the polled block so that a poll keeps what the user typed, so
+// the status comes from the data-status of the block the poll just swapped in.
+(function () {
+    "use strict";
+
+    document.addEventListener("htmx:afterSettle", function () {
+        var detail = document.getElementById("job-detail");
+        var fields = document.getElementById("edit-job-fields");
+        var reason = document.getElementById("edit-job-running");
+        if (!detail || !fields || !reason) {
+            return;
+        }
+        var running = detail.getAttribute("data-status") === "running";
+        fields.disabled = running;
+        reason.hidden = !running;
+    });
+})();
