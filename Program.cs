@@ -13,11 +13,24 @@ try
 catch (SettingsException e)
 {
     Console.Error.WriteLine(e.Message);
+    WindowsConsole.PauseIfOwnWindow();
     return 2;
 }
 
 StartupBanner.Register(app, settings);
-await app.RunAsync();
+WindowsConsole.Prepare(app);
+try
+{
+    await app.RunAsync();
+}
+catch (IOException e)
+{
+    // Kestrel reports an address that is in use or not available this way.
+    Console.Error.WriteLine("JobScheduler could not start: " + e.Message);
+    WindowsConsole.PauseIfOwnWindow();
+    return 1;
+}
+
 return 0;
 
 /// <summary>Makes the program's type visible to tests.</summary>
