@@ -24,7 +24,7 @@ public static partial class ProcessTree
     /// process it starts from then on is in the job too and <see cref="KillAsync"/> reaches them
     /// all. Disposing the result at the end of the run lets the processes left in the job run on,
     /// as they do on Linux. If the daemon dies first, Windows closes the job object and kills
-    /// them. Elsewhere this does nothing. If Windows refuses, it logs a warning and a kill falls
+    /// them. Elsewhere this does nothing. If a call fails, it logs a warning and a kill falls
     /// back to a walk of the process tree.
     /// </summary>
     public static IDisposable Contain(Process process, ILogger logger)

@@ -76,23 +76,51 @@ public static class ShellCommand
     {
         // cmd.exe does not parse its command line by the C runtime's rules, so the command goes
         // in verbatim: with /s, cmd strips the outer pair of quotes and runs the rest exactly,
-        // keeping &, |, inner quotes and %VAR% as typed. /d skips AutoRun registry commands.
-        var comspec = Environment.GetEnvironmentVariable("ComSpec");
+        // keeping &, |, ^, inner quotes and %VAR% as typed at a prompt. /d skips AutoRun
+        // registry commands.
+        // NOTE: a multi-line command does not run line by line, because a line break does not
+        // start a new command here. Wine 8's cmd.exe passes it on as text. Join lines with &.
         return new ProcessStartInfo
         {
-            FileName = string.IsNullOrEmpty(comspec) ? "cmd.exe" : comspec,
+            FileName = WindowsProgram(Environment.GetEnvironmentVariable("ComSpec"), "", "cmd.exe"),
             Arguments = "/d /s /c \"" + command + "\"",
         };
     }
 
     private static ProcessStartInfo PowerShellStart(string shell, string command)
     {
-        var start = new ProcessStartInfo { FileName = shell == "pwsh" ? "pwsh" : "powershell.exe" };
+        // pwsh is looked up on PATH, since its install folder varies. On Windows, ArgumentList
+        // quotes each argument by the C runtime's rules, by which the host splits its command
+        // line again, so the command arrives whole as the one argument after -Command.
+        // NOTE: Windows PowerShell (powershell.exe) was not available to test that split.
+        var start = new ProcessStartInfo
+        {
+            FileName = shell == "pwsh"
+                ? "pwsh"
+                : WindowsProgram(null, @"WindowsPowerShell\v1.0", "powershell.exe"),
+        };
         foreach (var argument in new[] { "-NoLogo", "-NoProfile", "-NonInteractive", "-Command", command })
         {
             start.ArgumentList.Add(argument);
         }
 
         return start;
+    }
+
+    /// <summary>Returns the full path of a program under the Windows system folder, or the
+    /// override when that is a full path. Windows looks for a bare name in the daemon's working
+    /// folder before the system folder, so a file planted there would run in its place.
+    /// </summary>
+    private static string WindowsProgram(
+        string? fullPathOverride, string systemSubfolder, string fileName)
+    {
+        if (!string.IsNullOrEmpty(fullPathOverride) && Path.IsPathFullyQualified(fullPathOverride))
+        {
+            return fullPathOverride;
+        }
+
+        return OperatingSystem.IsWindows()
+            ? Path.Combine(Environment.SystemDirectory, systemSubfolder, fileName)
+            : fileName;
     }
 }

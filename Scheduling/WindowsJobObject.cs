@@ -14,8 +14,7 @@ internal sealed partial class WindowsJobObject
     private const int JobObjectExtendedLimitInformation = 9;
     private const uint LimitKillOnJobClose = 0x2000;
 
-    /// <summary>Exit code of the processes that a kill ends; Task Manager's End task uses 1 too.
-    /// </summary>
+    /// <summary>Exit code of the processes that <see cref="TryTerminate"/> ends.</summary>
     private const uint KilledExitCode = 1;
 
     private readonly SafeJobHandle _handle;
@@ -26,7 +25,7 @@ internal sealed partial class WindowsJobObject
     }
 
     /// <summary>Creates a job object that kills its processes when its last handle closes, and
-    /// assigns the process to it. Returns null with the Win32 error code if Windows refuses.
+    /// assigns the process to it. Returns null, with the Win32 error code, if a call fails.
     /// </summary>
     [SupportedOSPlatform("windows")]
     public static WindowsJobObject? TryCreate(Process process, out int error)
@@ -52,7 +51,7 @@ internal sealed partial class WindowsJobObject
         return new WindowsJobObject(handle);
     }
 
-    /// <summary>Kills every process in the job. Returns false if Windows refuses.</summary>
+    /// <summary>Kills every process in the job. Returns false if the call fails.</summary>
     [SupportedOSPlatform("windows")]
     public bool TryTerminate() => TerminateJobObject(_handle, KilledExitCode);
 
