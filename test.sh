@@ -26,7 +26,15 @@ else
 fi
 export JOBSCHEDULER_TEST_DB="${JOBSCHEDULER_TEST_DB:-Host=127.0.0.1;Port=$TEST_PG_PORT;Username=postgres;Password=postgres}"
 
-# Later steps go here, once they exist: a smoke test of the Windows executable.
+# Smoke test of the Windows executable under Wine (scripts/smoke-windows.ps1; about a minute
+# once Wine is installed): publishes it, runs cmd.exe jobs through it and stops it with Ctrl+C.
+# SKIP_WINDOWS_SMOKE=1 skips it.
+if [[ ${SKIP_WINDOWS_SMOKE:-} == 1 ]]; then
+    echo "test.sh: SKIP_WINDOWS_SMOKE=1, so the Windows smoke test is skipped"
+elif ! "$repo/scripts/pwsh.sh" "$repo/scripts/smoke-windows.ps1" </dev/null; then
+    echo "test.sh: error: the Windows smoke test failed; its checks are listed above" >&2
+    exit 1
+fi
 
 # The browser tests (Tests/Browser) drive Debian's Chromium through Playwright, whose driver
 # ships in its NuGet package; Playwright's own browser download cannot work offline.
