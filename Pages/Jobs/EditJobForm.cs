@@ -118,6 +118,9 @@ public sealed class EditJobForm
     /// <summary>Builds the body of a PATCH with the fields that differ from
     /// <paramref name="current"/>, which is an empty object when none does. Returns null with
     /// <see cref="Errors"/> filled when a number is not a whole number.</summary>
+    /// <remarks>NOTE: a field that someone else changed after the form was rendered, and that
+    /// the user left as shown, differs too, so saving puts the shown value back. run_at is
+    /// exempt because the form leaves it empty unless the user types one.</remarks>
     public JsonElement? ToPatch(Job current)
     {
         var body = new Dictionary<string, object?>(StringComparer.Ordinal);
