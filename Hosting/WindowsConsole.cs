@@ -64,6 +64,8 @@ public static partial class WindowsConsole
     /// the process would end at once. Windows runs this on a thread of its own and ends the
     /// process when it returns or when its time is up, whichever comes first.
     /// </summary>
+    // NOTE: never run here. Closing a Wine 8 console window ends the process at once, before
+    // this handler logs anything, and real Windows was not available.
     private static void StopOnClose(WebApplication app)
     {
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("JobScheduler");

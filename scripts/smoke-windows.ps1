@@ -133,6 +133,27 @@ function Find-Processes([string] $text) {
     @(ps -eo args= | Where-Object { $_.Contains($text) })
 }
 
+# Waits until no other smoke test runs, then holds the lock until the returned file is disposed.
+# Runs on one machine take turns, because the wineserver -k at the end of one run would kill the
+# daemon of another in the same prefix, and two publishes in one checkout share a build folder.
+function Lock-WinePrefix {
+    $deadline = [DateTime]::UtcNow.AddMinutes(15)
+    while ($true) {
+        try {
+            # On Linux, .NET takes an flock for FileShare.None, which other processes respect.
+            return [IO.File]::Open("$WinePrefix.lock", 'OpenOrCreate', 'ReadWrite', 'None')
+        }
+        catch {
+            if ([DateTime]::UtcNow -gt $deadline) {
+                throw "Another smoke test has held $WinePrefix.lock for 15 minutes; stop it or " +
+                    'pass -WinePrefix with another folder.'
+            }
+
+            Start-Sleep -Seconds 1
+        }
+    }
+}
+
 function New-WinePrefixWhenMissing {
     if (Test-Path (Join-Path $WinePrefix 'system.reg')) {
         return
@@ -215,10 +236,13 @@ $work = Join-Path ([IO.Path]::GetTempPath()) "jobscheduler-smoke-$PID"
 $app = Join-Path $work 'app'
 $daemonLog = Join-Path $work 'daemon.log'
 $daemon = $null
+$prefixLock = $null
 $env:WINEPREFIX = $WinePrefix
 $env:WINEDEBUG = '-all'
 
 try {
+    Write-Step "waiting for $WinePrefix.lock, which other smoke tests hold while they run"
+    $prefixLock = Lock-WinePrefix
     Install-WineWhenMissing
 
     Write-Step 'publishing the win-x64 executable'
@@ -356,6 +380,10 @@ finally {
         $PSNativeCommandUseErrorActionPreference = $false
         & $wineServer -k 2>$null
         & $wineServer -w 2>$null
+    }
+
+    if ($prefixLock) {
+        $prefixLock.Dispose()
     }
 
     try {
