@@ -15,7 +15,7 @@ public sealed class JobEditTests
     public async Task Detail_RecurringJob_ShowsScheduleFacts()
     {
         await using var app = await TestApp.StartAsync(await TestDatabase.CreateAsync());
-        var job = await CreateAsync(app, new
+        var job = await app.CreateJobAsync(new
         {
             name = "berlin-report",
             command = "true",
@@ -48,7 +48,7 @@ public sealed class JobEditTests
     public async Task Detail_Poll_UpdatesHistoryOutOfBand()
     {
         await using var app = await TestApp.StartAsync(await TestDatabase.CreateAsync());
-        var job = await CreateAsync(app, new
+        var job = await app.CreateJobAsync(new
         {
             name = "later",
             command = "echo later",
@@ -70,7 +70,7 @@ public sealed class JobEditTests
     public async Task EnableDisable_RecurringJob_FollowPatch()
     {
         await using var app = await TestApp.StartAsync(await TestDatabase.CreateAsync());
-        var job = await CreateAsync(app, new
+        var job = await app.CreateJobAsync(new
         {
             name = "yearly",
             command = "true",
@@ -134,7 +134,7 @@ public sealed class JobEditTests
     public async Task EditForm_ValidChanges_AreStored(bool htmx)
     {
         await using var app = await TestApp.StartAsync(await TestDatabase.CreateAsync());
-        var job = await CreateAsync(app, new
+        var job = await app.CreateJobAsync(new
         {
             name = "one-off",
             command = "echo old",
@@ -186,7 +186,7 @@ public sealed class JobEditTests
     public async Task EditForm_RunAtInUtc_IsStored()
     {
         await using var app = await TestApp.StartAsync(await TestDatabase.CreateAsync());
-        var job = await CreateAsync(app, new
+        var job = await app.CreateJobAsync(new
         {
             name = "moved", command = "true", run_at = "2099-01-01T00:00:00Z",
         });
@@ -209,7 +209,7 @@ public sealed class JobEditTests
     public async Task EditForm_InvalidFields_ShowErrorsAndChangeNothing(bool htmx)
     {
         await using var app = await TestApp.StartAsync(await TestDatabase.CreateAsync());
-        var job = await CreateAsync(app, new
+        var job = await app.CreateJobAsync(new
         {
             name = "steady", command = "true", run_at = "2099-01-01T00:00:00Z",
         });
@@ -244,8 +244,8 @@ public sealed class JobEditTests
     public async Task EditForm_DuplicateName_ShowsConflict()
     {
         await using var app = await TestApp.StartAsync(await TestDatabase.CreateAsync());
-        await CreateAsync(app, new { name = "taken", command = "true", enabled = false });
-        var job = await CreateAsync(app, new { name = "mine", command = "true", enabled = false });
+        await app.CreateJobAsync(new { name = "taken", command = "true", enabled = false });
+        var job = await app.CreateJobAsync(new { name = "mine", command = "true", enabled = false });
         using var client = new DashboardClient(app.Address);
 
         var page = await client.SubmitToAsync($"/jobs/{job.Id}?handler=Edit",
@@ -263,7 +263,7 @@ public sealed class JobEditTests
     public async Task EditForm_NothingChanged_SaysSo()
     {
         await using var app = await TestApp.StartAsync(await TestDatabase.CreateAsync());
-        var job = await CreateAsync(app, new { name = "same", command = "true", enabled = false });
+        var job = await app.CreateJobAsync(new { name = "same", command = "true", enabled = false });
         using var client = new DashboardClient(app.Address);
 
         var page = await client.SubmitToAsync($"/jobs/{job.Id}?handler=Edit", EditFields(job));
@@ -279,7 +279,7 @@ public sealed class JobEditTests
     public async Task JobForms_WithoutToken_Return400(string handler)
     {
         await using var app = await TestApp.StartAsync(await TestDatabase.CreateAsync());
-        var job = await CreateAsync(app, new
+        var job = await app.CreateJobAsync(new
         {
             name = "guarded", command = "true", run_at = "2099-01-01T00:00:00Z",
         });
@@ -298,13 +298,6 @@ public sealed class JobEditTests
         Assert.IsTrue(stored.Enabled);
     }
 
-    private static async Task<Job> CreateAsync(TestApp app, object body)
-    {
-        using var response = await app.Client.PostAsJsonAsync("/api/jobs", body, TestApp.Json);
-        Assert.AreEqual(HttpStatusCode.Created, response.StatusCode,
-            await response.Content.ReadAsStringAsync());
-        return (await response.Content.ReadFromJsonAsync<Job>(TestApp.Json))!;
-    }
 
     /// <summary>Returns the edit form's fields as the page fills them for
     /// <paramref name="job"/>, with the given fields replaced.</summary>

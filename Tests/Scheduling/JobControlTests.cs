@@ -14,7 +14,7 @@ public sealed class JobControlTests
         await using var app = await TestApp.StartAsync(await TestDatabase.CreateAsync());
         var pidFile = Path.Combine(Path.GetTempPath(), $"jobscheduler-pid-{Guid.NewGuid():N}");
 
-        var job = await CreateAsync(app, new
+        var job = await app.CreateJobAsync(new
         {
             name = "stuck",
             command = $"sleep 999 & echo $! > {pidFile}; echo waiting; sleep 999",
@@ -35,8 +35,8 @@ public sealed class JobControlTests
         await Sql.ExecuteAsync(app.Settings.ConnectionString(),
             "UPDATE scheduler_config SET value = '1' WHERE key = 'default_timeout_seconds'");
 
-        var limited = await CreateAsync(app, new { name = "limited", command = "sleep 30" });
-        var unlimited = await CreateAsync(app, new { name = "unlimited", command = "sleep 2", timeout_seconds = 0 });
+        var limited = await app.CreateJobAsync(new { name = "limited", command = "sleep 30" });
+        var unlimited = await app.CreateJobAsync(new { name = "unlimited", command = "sleep 2", timeout_seconds = 0 });
 
         var timedOut = await app.WaitForStatusAsync(limited.Id, JobStatus.Failed, TimeSpan.FromSeconds(20));
         StringAssert.Contains(timedOut.Error, "timed out after 1 s");
@@ -160,7 +160,7 @@ public sealed class JobControlTests
         await using var app = await TestApp.StartAsync(await TestDatabase.CreateAsync());
         var counter = Path.Combine(Path.GetTempPath(), $"jobscheduler-count-{Guid.NewGuid():N}");
 
-        var job = await CreateAsync(app, new
+        var job = await app.CreateJobAsync(new
         {
             name = "flaky",
             command = $"echo x >> {counter}; test $(wc -l < {counter}) -ge 3",
@@ -186,7 +186,7 @@ public sealed class JobControlTests
     {
         await using var app = await TestApp.StartAsync(await TestDatabase.CreateAsync());
 
-        var job = await CreateAsync(app, new
+        var job = await app.CreateJobAsync(new
         {
             name = "broken", command = "exit 4", max_attempts = 3, retry_delay_seconds = 0,
         });
@@ -205,19 +205,13 @@ public sealed class JobControlTests
         await using var app = await TestApp.StartAsync(settings);
         var due = DateTime.UtcNow.AddSeconds(2);
 
-        var job = await CreateAsync(app, new { name = "later", command = "true", run_at = due.ToString("O") });
+        var job = await app.CreateJobAsync(new { name = "later", command = "true", run_at = due.ToString("O") });
         var done = await app.WaitForStatusAsync(job.Id, JobStatus.Completed, TimeSpan.FromSeconds(15));
 
         Assert.IsGreaterThanOrEqualTo(due, done.LastRun!.Value, "not started before run_at");
         Assert.IsLessThan(1.5, (done.LastRun.Value - due).TotalSeconds, "started soon after run_at");
     }
 
-    private static async Task<Job> CreateAsync(TestApp app, object body)
-    {
-        var response = await app.Client.PostAsJsonAsync("/api/jobs", body);
-        Assert.AreEqual(HttpStatusCode.Created, response.StatusCode, await response.Content.ReadAsStringAsync());
-        return (await response.Content.ReadFromJsonAsync<Job>(TestApp.Json))!;
-    }
 
     private static bool IsAlive(int pid)
     {

@@ -15,7 +15,7 @@ public sealed class RecurringJobTests
         await using var first = await TestApp.StartAsync(settings);
         await using var second = await TestApp.StartAsync(settings with { NodeName = "second" });
 
-        var job = await CreateAsync(first, new { name = "tick", command = "echo tick", schedule = "* * * * * *" });
+        var job = await first.CreateJobAsync(new { name = "tick", command = "echo tick", schedule = "* * * * * *" });
         await Eventually.WaitAsync(() => RunCountAsync(settings, job.Id), count => count >= 5,
             "five runs of the every-second job", TimeSpan.FromSeconds(20));
 
@@ -96,7 +96,7 @@ public sealed class RecurringJobTests
     {
         await using var app = await TestApp.StartAsync(await TestDatabase.CreateAsync());
 
-        var job = await CreateAsync(app, new
+        var job = await app.CreateJobAsync(new
         {
             name = "nightly", command = "true", schedule = "30 2 * * *", time_zone = "Asia/Tokyo",
         });
@@ -132,7 +132,7 @@ public sealed class RecurringJobTests
     public async Task Enabled_False_NotClaimedUntilEnabled()
     {
         await using var app = await TestApp.StartAsync(await TestDatabase.CreateAsync());
-        var job = await CreateAsync(app, new { name = "off", command = "echo on", enabled = false });
+        var job = await app.CreateJobAsync(new { name = "off", command = "echo on", enabled = false });
         await Task.Delay(500);
         Assert.AreEqual(JobStatus.Queued, (await app.GetJobAsync(job.Id)).Status);
 
@@ -147,7 +147,7 @@ public sealed class RecurringJobTests
     public async Task Patch_ValidChanges_Applied()
     {
         await using var app = await TestApp.StartAsync(await TestDatabase.CreateAsync());
-        var job = await CreateAsync(app, new
+        var job = await app.CreateJobAsync(new
         {
             name = "before", command = "true", run_at = DateTime.UtcNow.AddHours(1).ToString("O"),
         });
@@ -174,7 +174,7 @@ public sealed class RecurringJobTests
     {
         await using var app = await TestApp.StartAsync(await TestDatabase.CreateAsync());
         var running = await app.CreateJobAsync("running", "sleep 3");
-        var other = await CreateAsync(app, new { name = "other", command = "true", enabled = false });
+        var other = await app.CreateJobAsync(new { name = "other", command = "true", enabled = false });
         await app.WaitForStatusAsync(running.Id, JobStatus.Running);
 
         var whileRunning = await app.Client.PatchAsJsonAsync($"/api/jobs/{running.Id}", new { priority = 1 });
@@ -196,10 +196,4 @@ public sealed class RecurringJobTests
         Sql.ScalarAsync<long>(settings.ConnectionString(),
             "SELECT count(*) FROM job_runs WHERE job_id = $1 AND status = 'completed'", jobId);
 
-    private static async Task<Job> CreateAsync(TestApp app, object body)
-    {
-        var response = await app.Client.PostAsJsonAsync("/api/jobs", body);
-        Assert.AreEqual(HttpStatusCode.Created, response.StatusCode, await response.Content.ReadAsStringAsync());
-        return (await response.Content.ReadFromJsonAsync<Job>(TestApp.Json))!;
-    }
 }

@@ -63,6 +63,16 @@ public sealed class TestApp : IAsyncDisposable
         return (await response.Content.ReadFromJsonAsync<Job>(Json))!;
     }
 
+    /// <summary>Creates a job from any body the API accepts, such as an anonymous object with
+    /// snake_case names, and expects 201.</summary>
+    public async Task<Job> CreateJobAsync(object body)
+    {
+        var response = await Client.PostAsJsonAsync("/api/jobs", body, Json);
+        Assert.AreEqual(System.Net.HttpStatusCode.Created, response.StatusCode,
+            await response.Content.ReadAsStringAsync());
+        return (await response.Content.ReadFromJsonAsync<Job>(Json))!;
+    }
+
     public async Task<Job> GetJobAsync(long id) =>
         (await Client.GetFromJsonAsync<Job>($"/api/jobs/{id}", Json))!;
 
