@@ -16,8 +16,8 @@ public static class OperationsEndpoints
 
     public static WebApplication MapOperations(this WebApplication app, Settings settings)
     {
-        // Liveness: the process answers; nothing else is checked, so a database outage never
-        // gets the daemon restarted.
+        // Liveness: only the process itself is checked, so a database outage never gets the
+        // daemon restarted.
         app.MapGet("/healthz", () => Results.Ok(new Health("alive")))
             .WithTags("Operations")
             .WithSummary("Process liveness")

@@ -85,7 +85,7 @@ public sealed partial class JobStore
         """;
 
     // A cycle whose reply was lost (the connection broke after the commit) claimed jobs that this
-    // instance never started. They are the running rows of this node that it does not run; they
+    // instance never started. They are the running rows of this node that it does not run. They
     // go back to the queue as if never claimed, and their run rows are removed.
     private const string RecoverLostClaimsSql = """
         WITH lost AS (

@@ -46,7 +46,7 @@ public sealed record Settings
     /// executable). An empty value turns the file log off.</summary>
     public string LogDirectory { get; init; } = Path.Combine(AppPaths.ExecutableFolder, "logs");
 
-    /// <summary>Host names the HTTP server answers to (ALLOWED_HOSTS, semicolon-separated,
+    /// <summary>Host names the HTTP server serves (ALLOWED_HOSTS, semicolon-separated,
     /// default localhost;127.0.0.1;[::1]). Other Host headers get 400, which stops DNS
     /// rebinding.</summary>
     public string AllowedHosts { get; init; } = "localhost;127.0.0.1;[::1]";

@@ -17,7 +17,7 @@ public sealed class JobRunner(Settings settings, ILogger<JobRunner> logger)
     private static readonly string[] HiddenVariables = ["DB_PASSWORD", "API_TOKEN", "PGPASSWORD"];
 
     /// <summary>Runs the job to its end. A cancellation request, or the job's timeout, kills
-    /// its process tree; the result then says which.</summary>
+    /// its process tree, and the result's error names the cause.</summary>
     public Task<JobResult> RunAsync(ClaimedJob job, CancellationToken cancellationToken) =>
         RunAsync(job, new OutputTail(settings.OutputLimitBytes), cancellationToken);
 
@@ -58,10 +58,10 @@ public sealed class JobRunner(Settings settings, ILogger<JobRunner> logger)
             return Finish(job, JobStatus.Failed, null, reason, string.Empty);
         }
 
-        // On Windows, a job object holds the shell and all it starts, so a kill reaches them all.
+        // On Windows, a job object contains the shell and all it starts, so a kill reaches them all.
         using var containment = ProcessTree.Contain(process, logger);
 
-        // The job gets an empty stdin, so a command that reads input sees end-of-file at once
+        // The job gets an empty stdin, so a command that reads input gets end-of-file at once
         // rather than hanging.
         process.StandardInput.Close();
 

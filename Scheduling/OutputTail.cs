@@ -43,7 +43,7 @@ public sealed class OutputTail(int capacityBytes)
     /// <summary>
     /// Decodes the kept bytes as UTF-8 for storage: invalid sequences become U+FFFD and NUL
     /// bytes, which PostgreSQL text cannot hold, become U+2400. When earlier output was dropped
-    /// the text starts with a line that says how much.
+    /// the text starts with a line that gives how much.
     /// </summary>
     public string ToText()
     {
