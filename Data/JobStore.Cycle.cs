@@ -3,9 +3,9 @@ using NpgsqlTypes;
 
 namespace JobScheduler.Data;
 
-/// <summary>What one cycle should do: write these results, refresh the heartbeat of the jobs
-/// running here, and claim up to the limit unless claiming is off (stopping, paused, or only
-/// results to write). <see cref="Limit"/> and <see cref="Paused"/> are the last valid values,
+/// <summary>What one cycle should do: write these results, release expired leases except
+/// those of the jobs in <see cref="Running"/> (they run here), and claim up to the limit unless
+/// claiming is off (stopping, paused, or only results to write). <see cref="Limit"/> and <see cref="Paused"/> are the last valid values,
 /// used only when the stored ones are invalid. After a failed cycle, <see cref="RecoverLostClaims"/> puts back jobs that
 /// the failed cycle claimed without this instance learning of it.</summary>
 public sealed record CycleRequest(
@@ -33,198 +33,126 @@ public sealed record CycleOutcome(
 
 public sealed partial class JobStore
 {
-    // Writes many results at once. A failed run with attempts left goes back to the queue after
-    // an exponential backoff with jitter (0.75 to 1.25 times retry_delay_seconds * 2^(tries - 1),
-    // at most a day). Otherwise a recurring job (next_run_at set) goes back to the queue for its
-    // next occurrence with its tries reset, and a one-off job keeps the run's status. Only the
-    // owner's current attempt is written: a retried write, or one that lost its lease to another
-    // instance, changes nothing.
-    private const string CompleteManySql = """
-        WITH input AS (
-            SELECT *
-            FROM unnest($2::bigint[], $3::integer[], $4::text[], $5::timestamptz[],
-                        $6::integer[], $7::text[], $8::text[], $9::timestamptz[])
-                 AS r(id, attempt, status, finished_at, exit_code, error, output, next_run_at)
-        ), finished AS (
-            UPDATE jobs j
-            SET status = CASE
-                    WHEN r.status = 'failed' AND j.tries < j.max_attempts THEN 'queued'
-                    WHEN r.next_run_at IS NOT NULL THEN 'queued'
-                    ELSE r.status END,
-                run_at = CASE
-                    WHEN r.status = 'failed' AND j.tries < j.max_attempts
-                    THEN now() + make_interval(secs => least(
-                        j.retry_delay_seconds * power(2, j.tries - 1), 86400) * (0.75 + random() / 2))
-                    WHEN r.next_run_at IS NOT NULL THEN r.next_run_at
-                    ELSE j.run_at END,
-                tries = CASE
-                    WHEN r.status = 'failed' AND j.tries < j.max_attempts THEN j.tries
-                    WHEN r.next_run_at IS NOT NULL THEN 0
-                    ELSE j.tries END,
-                finished_at = r.finished_at, exit_code = r.exit_code, error = r.error,
-                output = r.output, heartbeat_at = NULL, cancel_requested_at = NULL
-            FROM input r
-            WHERE j.id = r.id AND j.attempt = r.attempt AND j.node = $1 AND j.status = 'running'
-            RETURNING j.id, j.attempt, j.status
-        ), history AS (
-            UPDATE job_runs h
-            SET status = r.status, finished_at = r.finished_at, exit_code = r.exit_code,
-                error = r.error, output = r.output
-            FROM input r JOIN finished f ON f.id = r.id AND f.attempt = r.attempt
-            WHERE h.job_id = r.id AND h.attempt = r.attempt
-        )
-        SELECT id, attempt, status FROM finished
-        """;
-
-    // Returns its rows, as every statement of the batch does, so the reader moves through the
-    // results one statement at a time.
-    private const string OwnHeartbeatSql = """
-        UPDATE jobs SET heartbeat_at = now()
-        WHERE status = 'running' AND node = $1 AND id = ANY($2)
-        RETURNING id
-        """;
-
-    // A cycle whose reply was lost (the connection broke after the commit) claimed jobs that this
-    // instance never started. They are the running rows of this node that it does not run. They
-    // go back to the queue as if never claimed, and their run rows are removed.
-    private const string RecoverLostClaimsSql = """
-        WITH lost AS (
-            UPDATE jobs
-            SET status = 'queued', node = NULL, heartbeat_at = NULL,
-                attempt = attempt - 1, tries = greatest(tries - 1, 0)
-            WHERE status = 'running' AND node = $1 AND NOT (id = ANY($2))
-            RETURNING id, attempt + 1 AS attempt
-        ), runs AS (
-            DELETE FROM job_runs r USING lost l
-            WHERE r.job_id = l.id AND r.attempt = l.attempt
-        )
-        SELECT id FROM lost
-        """;
-
-    // Whether any recurring job lacks its next occurrence; the partial index makes this cheap.
-    private const string SchedulesNeedWorkSql = """
-        SELECT EXISTS (
-            SELECT 1 FROM jobs
-            WHERE schedule IS NOT NULL AND enabled
-              AND (status <> 'running' AND status <> 'queued' OR run_at = 'infinity'))
+    // The whole cycle is one call of a function defined by Sql/0005_cycle_function.sql, so a
+    // cycle is one statement and one round trip.
+    private const string CycleSql = """
+        SELECT kind, id, attempt, status, name, command, node, started_at, timeout_seconds,
+               run_at, schedule, time_zone, setting, value, running, next_due_seconds,
+               schedules_need_work
+        FROM jobscheduler_cycle($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                                $15, $16)
         """;
 
     /// <summary>
-    /// Runs one scheduler cycle in a single round trip: one batch that PostgreSQL executes as one
-    /// implicit transaction. It writes the finished results, takes the claim lock (so claimers
-    /// on every instance take turns and each counts the others' claims), reads the live
-    /// configuration, releases the jobs of instances whose lease expired, claims up to the free
-    /// slots, and reports when the next delayed job is due.
+    /// Runs one scheduler cycle as one statement, which PostgreSQL executes as one transaction.
+    /// It writes the finished results, takes the claim lock (so claimers on every instance take
+    /// turns and each counts the others' claims), reads the live configuration, releases the
+    /// jobs of instances whose lease expired, claims up to the free slots, and reports when the
+    /// next delayed job is due.
     /// </summary>
     public async Task<CycleOutcome> CycleAsync(CycleRequest request, CancellationToken cancellationToken)
     {
-        await using var batch = dataSource.CreateBatch();
         var results = request.Results;
-        if (results.Count > 0)
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(CycleSql, connection)
         {
-            batch.BatchCommands.Add(CompleteManyCommand(request.Node, results));
-        }
-
-        // The instance's own heartbeat comes before the release, so after an outage a cycle
-        // never releases the jobs of the instance that runs it.
-        batch.BatchCommands.Add(new(OwnHeartbeatSql)
-        {
-            Parameters = { new() { Value = request.Node }, new() { Value = request.Running.ToArray() } },
-        });
-        if (request.RecoverLostClaims)
-        {
-            batch.BatchCommands.Add(new(RecoverLostClaimsSql)
+            Parameters =
             {
-                Parameters = { new() { Value = request.Node }, new() { Value = request.Running.ToArray() } },
-            });
-        }
-
-        batch.BatchCommands.Add(new(ClaimLockSql) { Parameters = { new() { Value = ClaimLockKey } } });
-        batch.BatchCommands.Add(new(ConfigSql));
-        batch.BatchCommands.Add(new(ReleaseExpiredSql)
-        {
-            Parameters = { new() { Value = request.LeaseTimeout.TotalSeconds } },
-        });
-        if (request.Claim)
-        {
-            batch.BatchCommands.Add(new(ClaimSql)
-            {
-                Parameters =
+                new() { Value = request.Node },
+                new() { Value = results.Select(r => r.JobId).ToArray() },
+                new() { Value = results.Select(r => r.Attempt).ToArray() },
+                new() { Value = results.Select(r => r.Status).ToArray() },
+                new()
                 {
-                    new() { Value = request.Node },
-                    new() { Value = request.Limit },
-                    new() { Value = request.Paused },
+                    Value = results.Select(r => r.FinishedAt).ToArray(),
+                    NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz,
                 },
-            });
-        }
-
-        batch.BatchCommands.Add(new(RunningCountSql));
-        batch.BatchCommands.Add(new(NextDueSql));
-        batch.BatchCommands.Add(new(SchedulesNeedWorkSql));
+                new()
+                {
+                    Value = results.Select(r => r.ExitCode).ToArray(),
+                    NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer,
+                },
+                new()
+                {
+                    Value = results.Select(r => r.Error).ToArray(),
+                    NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text,
+                },
+                new()
+                {
+                    Value = results.Select(r => r.Output).ToArray(),
+                    NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text,
+                },
+                new()
+                {
+                    Value = results.Select(r => r.NextRunAt).ToArray(),
+                    NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz,
+                },
+                new() { Value = request.Running.ToArray() },
+                new() { Value = request.RecoverLostClaims },
+                new() { Value = request.Claim },
+                new() { Value = request.Limit },
+                new() { Value = request.Paused },
+                new() { Value = request.LeaseTimeout.TotalSeconds },
+                new() { Value = ClaimLockKey },
+            },
+        };
 
         var recorded = new Dictionary<(long, int), string>();
         var config = new Dictionary<string, string>(StringComparer.Ordinal);
         var released = new List<ReleasedJob>();
         var claimed = new List<ClaimedJob>();
-        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-        if (results.Count > 0)
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                recorded[(reader.GetInt64(0), reader.GetInt32(1))] = reader.GetString(2);
-            }
-
-            await reader.NextResultAsync(cancellationToken);
-        }
-
-        // The heartbeat's rows.
-        await reader.NextResultAsync(cancellationToken);
         var recovered = 0;
-        if (request.RecoverLostClaims)
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                recovered++;
-            }
-
-            await reader.NextResultAsync(cancellationToken);
-        }
-
-        // The advisory lock's row.
-        await reader.NextResultAsync(cancellationToken);
+        long running = 0;
+        TimeSpan? nextDue = null;
+        var schedulesNeedWork = false;
+        var summarized = false;
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            config[reader.GetString(0)] = reader.GetString(1);
-        }
-
-        await reader.NextResultAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            released.Add(new ReleasedJob(reader.GetInt64(0), reader.GetString(1),
-                reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetInt32(3),
-                reader.GetString(4)));
-        }
-
-        if (request.Claim)
-        {
-            await reader.NextResultAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
+            switch (reader.GetString(0))
             {
-                claimed.Add(ReadClaimed(reader));
+                case "recorded":
+                    recorded[(reader.GetInt64(1), reader.GetInt32(2))] = reader.GetString(3);
+                    break;
+                case "recovered":
+                    recovered++;
+                    break;
+                case "setting":
+                    config[reader.GetString(12)] = reader.GetString(13);
+                    break;
+                case "released":
+                    released.Add(new ReleasedJob(reader.GetInt64(1), reader.GetString(4),
+                        reader.IsDBNull(6) ? null : reader.GetString(6), reader.GetInt32(2),
+                        reader.GetString(3)));
+                    break;
+                case "claimed":
+                    claimed.Add(new ClaimedJob(
+                        Id: reader.GetInt64(1),
+                        Name: reader.GetString(4),
+                        Command: reader.GetString(5),
+                        Attempt: reader.GetInt32(2),
+                        StartedAt: reader.GetDateTime(7),
+                        // Null means the job takes default_timeout_seconds; the scheduler
+                        // fills it in.
+                        TimeoutSeconds: reader.IsDBNull(8) ? -1 : reader.GetInt32(8),
+                        RunAt: reader.GetDateTime(9),
+                        Schedule: reader.IsDBNull(10) ? null : reader.GetString(10),
+                        TimeZone: reader.GetString(11)));
+                    break;
+                case "summary":
+                    running = reader.GetInt64(14);
+                    nextDue = reader.IsDBNull(15) ? null : TimeSpan.FromSeconds(reader.GetDouble(15));
+                    schedulesNeedWork = reader.GetBoolean(16);
+                    summarized = true;
+                    break;
             }
         }
 
-        await reader.NextResultAsync(cancellationToken);
-        await reader.ReadAsync(cancellationToken);
-        var running = reader.GetInt64(0);
-
-        await reader.NextResultAsync(cancellationToken);
-        await reader.ReadAsync(cancellationToken);
-        TimeSpan? nextDue = reader.IsDBNull(0) ? null : TimeSpan.FromSeconds(reader.GetDouble(0));
-
-        await reader.NextResultAsync(cancellationToken);
-        await reader.ReadAsync(cancellationToken);
-        var schedulesNeedWork = reader.GetBoolean(0);
+        if (!summarized)
+        {
+            throw new InvalidOperationException(
+                "The scheduler cycle returned no summary row; the database function jobscheduler_cycle does not match this version of the daemon.");
+        }
 
         return new CycleOutcome(config, recorded, claimed, released, running, nextDue,
             schedulesNeedWork, recovered);
@@ -246,49 +174,4 @@ public sealed partial class JobStore
         return new ClaimOutcome(config.MaxConcurrentJobs, outcome.RunningAfter - claimed.Count,
             claimed, outcome.NextDueIn);
     }
-
-    private static NpgsqlBatchCommand CompleteManyCommand(string node, IReadOnlyList<JobResult> results) =>
-        new(CompleteManySql)
-        {
-            Parameters =
-            {
-                new() { Value = node },
-                new() { Value = results.Select(r => r.JobId).ToArray() },
-                new() { Value = results.Select(r => r.Attempt).ToArray() },
-                new() { Value = results.Select(r => r.Status).ToArray() },
-                new()
-                {
-                    Value = results.Select(r => r.FinishedAt).ToArray(),
-                    NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz,
-                },
-                new()
-                {
-                    Value = results.Select(r => r.ExitCode).ToArray(),
-                    NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer,
-                },
-                new()
-                {
-                    Value = results.Select(r => r.Error).ToArray(),
-                    NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text,
-                },
-                new() { Value = results.Select(r => r.Output).ToArray() },
-                new()
-                {
-                    Value = results.Select(r => r.NextRunAt).ToArray(),
-                    NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz,
-                },
-            },
-        };
-
-    private static ClaimedJob ReadClaimed(NpgsqlDataReader reader) => new(
-        Id: reader.GetInt64(0),
-        Name: reader.GetString(1),
-        Command: reader.GetString(2),
-        Attempt: reader.GetInt32(3),
-        StartedAt: reader.GetDateTime(4),
-        // Null means the job takes default_timeout_seconds; the scheduler fills it in.
-        TimeoutSeconds: reader.IsDBNull(5) ? -1 : reader.GetInt32(5),
-        RunAt: reader.GetDateTime(6),
-        Schedule: reader.IsDBNull(7) ? null : reader.GetString(7),
-        TimeZone: reader.GetString(8));
 }

@@ -11,68 +11,6 @@ public sealed partial class JobStore(NpgsqlDataSource dataSource)
     /// makes max_concurrent_jobs a global limit.</summary>
     public const long ClaimLockKey = 0x4A6F_6253_6368_0002;
 
-    private const string ClaimLockSql = "SELECT pg_advisory_xact_lock($1)";
-
-    private const string ConfigSql = "SELECT key, value FROM scheduler_config";
-
-    private const string RunningCountSql = "SELECT count(*) FROM jobs WHERE status = 'running'";
-
-    // Seconds until the earliest queued job that is not due yet becomes due, measured on the
-    // database's clock, so the loop can wake then whatever the skew of this machine's clock.
-    private const string NextDueSql = """
-        SELECT extract(epoch FROM min(run_at) - now())::float8
-        FROM jobs
-        WHERE status = 'queued' AND run_at > now() AND run_at <> 'infinity'
-        """;
-
-    // The limit and the paused flag are read from scheduler_config by the statement itself, so
-    // a change committed before the claim always applies to it; a stored value that is not
-    // valid falls back to the last valid one the daemon holds ($2, $3). The rules match
-    // LiveConfig.Parse.
-    private const string ClaimSql = """
-        WITH settings AS (
-            SELECT
-                coalesce((SELECT btrim(value)::integer FROM scheduler_config
-                          WHERE key = 'max_concurrent_jobs'
-                            AND btrim(value) ~ '^\+?[0-9]{1,5}$'
-                            AND btrim(value)::integer BETWEEN 1 AND 10000), $2) AS max_concurrent_jobs,
-                coalesce((SELECT lower(btrim(value)) IN ('true', '1', 'yes', 'on') FROM scheduler_config
-                          WHERE key = 'paused'
-                            AND lower(btrim(value)) IN ('true', '1', 'yes', 'on', 'false', '0', 'no', 'off')),
-                         $3) AS paused
-        ), picked AS (
-            SELECT id
-            FROM jobs
-            WHERE status = 'queued' AND run_at <= now() AND enabled
-              AND NOT (SELECT paused FROM settings)
-            ORDER BY priority, run_at, id
-            -- The free slots: the limit less every running job on every instance, counted
-            -- after this transaction's own results and releases.
-            LIMIT (SELECT greatest(0, (SELECT max_concurrent_jobs FROM settings) - count(*))
-                   FROM jobs WHERE status = 'running')
-            -- Rows a user is editing are skipped, not waited for.
-            FOR UPDATE SKIP LOCKED
-        ), claimed AS (
-            UPDATE jobs j
-            SET status = 'running', node = $1, last_run = clock_timestamp(),
-                heartbeat_at = now(), attempt = j.attempt + 1, tries = j.tries + 1,
-                finished_at = NULL, exit_code = NULL, error = NULL, output = NULL,
-                cancel_requested_at = NULL
-            FROM picked
-            WHERE j.id = picked.id
-            RETURNING j.id, j.name, j.command, j.attempt, j.last_run, j.priority, j.run_at,
-                      j.timeout_seconds, j.schedule, j.time_zone
-        ), history AS (
-            -- A run row left by a hand-reset attempt counter is kept, not overwritten.
-            INSERT INTO job_runs (job_id, attempt, node, started_at)
-            SELECT id, attempt, $1, last_run FROM claimed
-            ON CONFLICT (job_id, attempt) DO NOTHING
-        )
-        SELECT id, name, command, attempt, last_run, timeout_seconds, run_at, schedule, time_zone
-        FROM claimed
-        ORDER BY priority, run_at, id
-        """;
-
     // Recurring jobs that need a next occurrence: parked ones added by SQL, and finished ones
     // whose result was written without one (a released lease, a result written by hand).
     private const string SchedulesDueSql = """
@@ -124,41 +62,6 @@ public sealed partial class JobStore(NpgsqlDataSource dataSource)
         UPDATE jobs SET heartbeat_at = now()
         WHERE status = 'running' AND node = $1 AND id = ANY($2)
         RETURNING id, cancel_requested_at IS NOT NULL
-        """;
-
-    private const string ReleaseExpiredSql = """
-        WITH expired AS (
-            UPDATE jobs j
-            SET status = CASE
-                    WHEN j.cancel_requested_at IS NOT NULL THEN 'cancelled'
-                    WHEN j.tries < j.max_attempts THEN 'queued'
-                    ELSE 'failed' END,
-                run_at = CASE WHEN j.cancel_requested_at IS NULL AND j.tries < j.max_attempts
-                    THEN now() + make_interval(secs => least(
-                        j.retry_delay_seconds * power(2, j.tries - 1), 86400) * (0.75 + random() / 2))
-                    ELSE j.run_at END,
-                finished_at = now(), heartbeat_at = NULL, exit_code = NULL,
-                cancel_requested_at = NULL,
-                error = format(
-                    'Scheduler instance %s stopped sending heartbeats (last one at %s); the job '
-                    'was released after the %s s lease timeout. Its command may have been cut off '
-                    'or may have finished without its result being recorded.',
-                    coalesce(j.node, '(unknown)'),
-                    to_char(coalesce(j.heartbeat_at, j.last_run, j.updated_at) AT TIME ZONE 'UTC',
-                            'YYYY-MM-DD HH24:MI:SS "UTC"'),
-                    $1::double precision)
-            -- A row set to running by hand may have no heartbeat; it ages from its last change.
-            WHERE j.status = 'running'
-              AND coalesce(j.heartbeat_at, j.updated_at) < now() - make_interval(secs => $1)
-            RETURNING j.id, j.name, j.node, j.attempt, j.error, j.finished_at, j.status
-        ), history AS (
-            UPDATE job_runs r
-            SET status = CASE WHEN e.status = 'cancelled' THEN 'cancelled' ELSE 'failed' END,
-                finished_at = e.finished_at, error = e.error
-            FROM expired e
-            WHERE r.job_id = e.id AND r.attempt = e.attempt
-        )
-        SELECT id, name, node, attempt, status FROM expired
         """;
 
     /// <summary>

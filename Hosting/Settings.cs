@@ -82,6 +82,9 @@ public sealed record Settings
             // The scheduler needs a few connections at once (claim, heartbeat, results, LISTEN)
             // and the dashboard the rest; jobs themselves hold none.
             MaxPoolSize = 30,
+            MaxAutoPrepare = 50,
+            AutoPrepareMinUsages = 2,
+            NoResetOnClose = true,
         };
         return builder.ConnectionString;
     }
