@@ -45,10 +45,10 @@ public sealed partial class JobStore
 
     /// <summary>
     /// Runs one scheduler cycle as one statement, which PostgreSQL executes as one transaction.
-    /// It writes the finished results, takes the claim lock (so claimers on every instance take
-    /// turns and each counts the others' claims), reads the live configuration, releases the
-    /// jobs of instances whose lease expired, claims up to the free slots, and reports when the
-    /// next delayed job is due.
+    /// It writes the finished results and takes the claim lock, so claimers on every instance
+    /// take turns and each counts the others' claims. Then it reads the live configuration,
+    /// releases the jobs of instances whose lease expired, claims up to the free slots, and
+    /// reports when the next delayed job is due.
     /// </summary>
     public async Task<CycleOutcome> CycleAsync(CycleRequest request, CancellationToken cancellationToken)
     {
@@ -151,7 +151,9 @@ public sealed partial class JobStore
         if (!summarized)
         {
             throw new InvalidOperationException(
-                "The scheduler cycle returned no summary row; the database function jobscheduler_cycle does not match this version of the daemon.");
+                "The scheduler cycle returned no summary row, so the database function " +
+                "jobscheduler_cycle does not match this daemon. Run the same version of " +
+                "JobScheduler on every instance of this database.");
         }
 
         return new CycleOutcome(config, recorded, claimed, released, running, nextDue,

@@ -1,10 +1,10 @@
 -- Runs a whole scheduler cycle as one statement, so a cycle costs the database one parse,
 -- one plan (cached by PL/pgSQL) and one reply, and an idle poll is a single query. Makes the
--- heartbeat an update that PostgreSQL can keep on the same page (HOT), and tells listeners
--- which instance freed a slot, so that instance skips the wake-up its own cycle caused.
+-- heartbeat an update that PostgreSQL can keep on the same page (HOT), and names in a wake-up
+-- the instance that freed the slots, so that instance skips the wake-up its own cycle caused.
 
--- The function is VOLATILE, so each statement in it takes a fresh snapshot: the claim sees
--- every claim that committed before this cycle took the claim lock.
+-- The function is VOLATILE, so each statement in it takes a fresh snapshot. The claim therefore
+-- counts every claim that committed before this cycle took the claim lock.
 CREATE OR REPLACE FUNCTION jobscheduler_cycle(
     p_node text,
     -- Finished runs to record, one array element per run.
@@ -25,7 +25,7 @@ CREATE OR REPLACE FUNCTION jobscheduler_cycle(
     p_fallback_paused boolean,
     p_lease_timeout_seconds double precision,
     p_claim_lock_key bigint)
--- One row per item, told apart by kind:
+-- One row per item, distinguished by kind:
 --   recorded  id, attempt, status: a result written, with the job's new status
 --   recovered id: a job put back in the queue by p_recover_lost_claims
 --   setting   setting, value: a row of scheduler_config
@@ -251,7 +251,7 @@ BEGIN
 END
 $$;
 
--- The running jobs' index no longer holds heartbeat_at, so a heartbeat changes no indexed
+-- The running jobs' index no longer contains heartbeat_at, so a heartbeat changes no indexed
 -- column and PostgreSQL can write it as a heap-only tuple, without touching the eight indexes
 -- of jobs. Finding expired leases reads every running job, which stay few.
 CREATE INDEX IF NOT EXISTS jobs_running_node_idx ON jobs (node) WHERE status = 'running';
