@@ -71,7 +71,6 @@ public sealed class WakeListener(
 
     private async Task ListenAsync(CancellationToken stoppingToken, Action onListening)
     {
-        var freedHere = "freed " + settings.NodeName;
         await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
         connection.Notification += (_, notification) =>
         {
@@ -82,12 +81,6 @@ public sealed class WakeListener(
                     scheduler.RequestCancel(jobId);
                 }
 
-                return;
-            }
-
-            // Slots freed by this instance's own cycle were claimed for in that same cycle.
-            if (notification.Payload == freedHere)
-            {
                 return;
             }
 

@@ -1,7 +1,7 @@
 -- Runs a whole scheduler cycle as one statement, so a cycle costs the database one parse,
 -- one plan (cached by PL/pgSQL) and one reply, and an idle poll is a single query. Makes the
--- heartbeat an update that PostgreSQL can keep on the same page (HOT), and names in a wake-up
--- the instance that freed the slots, so that instance skips the wake-up its own cycle caused.
+-- heartbeat an update that PostgreSQL can keep on the same page (HOT), and sends no wake-up
+-- for slots that the cycle freeing them claims for itself.
 
 -- The function is VOLATILE, so each statement in it takes a fresh snapshot. The claim therefore
 -- counts every claim that committed before this cycle took the claim lock.
@@ -49,6 +49,12 @@ DECLARE
     v_next_due double precision;
     v_schedules boolean;
 BEGIN
+    -- Tells jobs_notify_wake that this transaction claims after it frees slots, so the slots
+    -- it frees need no wake-up. The setting ends with the transaction.
+    IF p_claim THEN
+        PERFORM set_config('jobscheduler.claims_freed_slots', 'on', true);
+    END IF;
+
     -- Results first, so their slots count as free for the claim below. A failed run with
     -- attempts left goes back to the queue after an exponential backoff with jitter (0.75 to
     -- 1.25 times retry_delay_seconds * 2^(tries - 1), at most a day). Otherwise a recurring job
@@ -263,35 +269,29 @@ ALTER TABLE jobs SET (fillfactor = 90);
 
 -- Wakes every listening scheduler at once when work appears or a slot frees: a job is added,
 -- becomes queued, has its run_at moved, or leaves the running state. Heartbeats and other
--- updates send nothing. When a statement only frees slots of one instance, the payload names
--- it ("freed NODE"): that instance's own cycle has already claimed for them, so it ignores
--- the wake-up, while the others still claim. PostgreSQL folds identical notifications within
--- one transaction into one.
+-- updates send nothing, and neither does a slot freed by a scheduler cycle that claims, since
+-- that cycle claims for the slot itself before it commits (so a wake-up would find nothing).
+-- A cycle that does not claim, such as that of an instance that is stopping, still wakes the
+-- others. PostgreSQL folds identical notifications within one transaction into one.
 CREATE OR REPLACE FUNCTION jobs_notify_wake() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    queued boolean;
-    freed boolean;
-    first_node text;
-    last_node text;
 BEGIN
     -- Separate branches: the transition tables exist only in the UPDATE trigger.
     IF TG_OP = 'INSERT' THEN
         PERFORM pg_notify('jobscheduler_wake', '');
-        RETURN NULL;
-    END IF;
-
-    SELECT coalesce(bool_or(n.status = 'queued' AND (o.status <> 'queued' OR o.run_at <> n.run_at)), false),
-           coalesce(bool_or(o.status = 'running' AND n.status <> 'running'), false),
-           min(coalesce(o.node, '')) FILTER (WHERE o.status = 'running' AND n.status <> 'running'),
-           max(coalesce(o.node, '')) FILTER (WHERE o.status = 'running' AND n.status <> 'running')
-    INTO queued, freed, first_node, last_node
-    FROM old_jobs o JOIN new_jobs n USING (id);
-
-    IF queued OR (freed AND first_node <> last_node) THEN
+    ELSIF EXISTS (
+        SELECT 1
+        FROM old_jobs o JOIN new_jobs n USING (id)
+        WHERE n.status = 'queued' AND (o.status <> 'queued' OR o.run_at <> n.run_at)
+    ) THEN
         PERFORM pg_notify('jobscheduler_wake', '');
-    ELSIF freed THEN
-        PERFORM pg_notify('jobscheduler_wake', 'freed ' || first_node);
+    ELSIF coalesce(current_setting('jobscheduler.claims_freed_slots', true), '') <> 'on'
+          AND EXISTS (
+              SELECT 1
+              FROM old_jobs o JOIN new_jobs n USING (id)
+              WHERE o.status = 'running' AND n.status <> 'running')
+    THEN
+        PERFORM pg_notify('jobscheduler_wake', '');
     END IF;
     RETURN NULL;
 END
