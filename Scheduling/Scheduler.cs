@@ -141,7 +141,7 @@ public sealed class Scheduler(
                 "{Status}, exit code {ExitCode}, error {Error}. Another instance will release it " +
                 "when its lease expires", result.JobId, result.Attempt, after, result.Status,
                 result.ExitCode, result.Error);
-            item.Written.TrySetResult();
+            Forget(item);
         }
     }
 
@@ -285,19 +285,23 @@ public sealed class Scheduler(
         }
 
         running.Recording = true;
-        var pending = new PendingResult(result);
         lock (_results)
         {
-            _results.Add(pending);
+            _results.Add(new PendingResult(result, running));
         }
 
         // The claim loop writes the result in its next cycle, with any others that finished
-        // meanwhile, and claims for the freed slot in the same round trip.
+        // meanwhile, and claims for the freed slot in the same round trip. The job stays in
+        // _running until then, so its heartbeat goes on.
         wake.Signal();
-        await pending.Written.Task;
-        _running.TryRemove(job.Id, out _);
-        running.Done.TrySetResult();
     }
+
+    /// <summary>Forgets a job whose result was written or given up on. The entry is removed
+    /// only if it is still this run's, because the cycle that wrote a failed run may already
+    /// have claimed its retry.</summary>
+    private void Forget(PendingResult item) =>
+        ((ICollection<KeyValuePair<long, RunningJob>>)_running).Remove(
+            new KeyValuePair<long, RunningJob>(item.Result.JobId, item.Running));
 
     private void ReportResults(
         IReadOnlyList<PendingResult> pending, IReadOnlyDictionary<(long JobId, int Attempt), string> recorded)
@@ -318,7 +322,7 @@ public sealed class Scheduler(
                     result.JobId, result.Attempt);
             }
 
-            item.Written.TrySetResult();
+            Forget(item);
         }
     }
 
@@ -338,14 +342,9 @@ public sealed class Scheduler(
         }
     }
 
-    /// <summary>A finished job's result waiting for the claim loop to write it.</summary>
-    private sealed class PendingResult(JobResult result)
-    {
-        public JobResult Result { get; } = result;
-
-        public TaskCompletionSource Written { get; } =
-            new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
+    /// <summary>A finished job's result waiting for the claim loop to write it, with the run
+    /// it came from.</summary>
+    private sealed record PendingResult(JobResult Result, RunningJob Running);
 
     private sealed class RunningJob(ClaimedJob job, OutputTail output)
     {
@@ -357,9 +356,6 @@ public sealed class Scheduler(
         public long FlushedBytes;
 
         public CancellationTokenSource Cancel { get; } = new();
-
-        public TaskCompletionSource Done { get; } =
-            new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public volatile bool Recording;
 
