@@ -297,8 +297,8 @@ public sealed class Scheduler(
     }
 
     /// <summary>Forgets a job whose result was written or given up on. The entry is removed
-    /// only if it is still this run's, because the cycle that wrote a failed run may already
-    /// have claimed its retry.</summary>
+    /// only if it is still this run's, so a retry of the job started meanwhile keeps its entry.
+    /// </summary>
     private void Forget(PendingResult item) =>
         ((ICollection<KeyValuePair<long, RunningJob>>)_running).Remove(
             new KeyValuePair<long, RunningJob>(item.Result.JobId, item.Running));
