@@ -135,6 +135,8 @@ public sealed class SchedulerService(
         var tick = timer.WaitForNextTickAsync(loopEnd.Token).AsTask();
         var woken = wake.WaitAsync(loopEnd.Token);
         using var due = new DueTimer(time);
+        var stopRequested = Task.Delay(Timeout.Infinite, stoppingToken)
+            .ContinueWith(_ => { }, TaskScheduler.Default);
         var claim = true;
         var backoff = TimeSpan.Zero;
         DateTimeOffset? failingSince = null;
@@ -182,7 +184,10 @@ public sealed class SchedulerService(
                 claim = false;
                 if (backoff > TimeSpan.Zero)
                 {
-                    await Task.Delay(backoff, time, CancellationToken.None);
+                    // A stop ends the wait at once, so an instance with nothing left to record
+                    // exits without sitting out a backoff of up to 30 s.
+                    var pause = Task.Delay(backoff, time, loopEnd.Token);
+                    await (stopping ? pause : Task.WhenAny(pause, stopRequested));
                     claim = true;
                     continue;
                 }

@@ -159,6 +159,29 @@ public sealed class DatabaseOutageTests
             $"an outage is a warning, never an error:\n{output}");
     }
 
+    [TestMethod]
+    public async Task Outage_SigTermDuringBackoff_StopsAtOnce()
+    {
+        var settings = await TestDatabase.CreateAsync();
+        await using var proxy = TcpProxy.Start(settings.DbHost, settings.DbPort);
+        await using var daemon = await DaemonProcess.StartAsync(
+            settings with { DbPort = proxy.Port },
+            new Dictionary<string, string> { ["CHECK_INTERVAL"] = "1" });
+
+        proxy.Cut();
+        await Eventually.WaitAsync(() => Task.FromResult(CountLines(daemon.Output, UnreachableLine)),
+            count => count == 1, "the outage warning");
+        // Failed cycles wait 0.5, 1, 2, 4 and 8 s, so after 17 s the loop is in a 16 s wait.
+        await Task.Delay(TimeSpan.FromSeconds(17));
+        var clock = Stopwatch.StartNew();
+        daemon.Signal(DaemonProcess.SigTerm);
+        var exitCode = await daemon.WaitForExitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.AreEqual(0, exitCode, daemon.Output);
+        Assert.IsLessThan(TimeSpan.FromSeconds(8), clock.Elapsed,
+            $"SIGTERM with no job running took {clock.Elapsed} to stop the daemon:\n{daemon.Output}");
+    }
+
     public sealed record Probe(
         string Path, HttpStatusCode Status, string? ContentType, bool HasRetryAfter, string Body);
 
