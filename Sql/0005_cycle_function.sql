@@ -3,6 +3,21 @@
 -- heartbeat an update that PostgreSQL can keep on the same page (HOT), and sends no wake-up
 -- for slots that the cycle freeing them claims for itself.
 
+-- Tells whether any recurring job lacks its next occurrence. Sequential scans are off for
+-- this query. Before ANALYZE has seen the table, as right after a bulk insert, the planner
+-- expects many matching rows and picks a sequential scan that stops at the first one. With no
+-- recurring job that scan reads every row (2.5 ms for 20,000 jobs, once per cycle), while the
+-- partial index jobs_schedule_idx answers in microseconds.
+CREATE OR REPLACE FUNCTION jobscheduler_schedules_need_work() RETURNS boolean
+LANGUAGE sql STABLE
+SET enable_seqscan = off
+AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM jobs j
+        WHERE j.schedule IS NOT NULL AND j.enabled
+          AND (j.status <> 'running' AND j.status <> 'queued' OR j.run_at = 'infinity'))
+$$;
+
 -- The function is VOLATILE, so each statement in it takes a fresh snapshot. The claim therefore
 -- counts every claim that committed before this cycle took the claim lock.
 CREATE OR REPLACE FUNCTION jobscheduler_cycle(
@@ -243,12 +258,7 @@ BEGIN
     FROM jobs j
     WHERE j.status = 'queued' AND j.run_at > now() AND j.run_at <> 'infinity';
 
-    -- Recurring jobs that lack their next occurrence; the partial index makes this cheap.
-    SELECT EXISTS (
-        SELECT 1 FROM jobs j
-        WHERE j.schedule IS NOT NULL AND j.enabled
-          AND (j.status <> 'running' AND j.status <> 'queued' OR j.run_at = 'infinity'))
-    INTO v_schedules;
+    v_schedules := jobscheduler_schedules_need_work();
 
     RETURN QUERY
     SELECT 'summary', NULL::bigint, NULL::integer, NULL, NULL, NULL, NULL, NULL::timestamptz,
