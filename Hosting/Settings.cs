@@ -82,8 +82,13 @@ public sealed record Settings
             // The scheduler needs a few connections at once (claim, heartbeat, results, LISTEN)
             // and the dashboard the rest; jobs themselves hold none.
             MaxPoolSize = 30,
+            // Statements used twice on a connection are prepared there, so the server parses
+            // and plans them once.
             MaxAutoPrepare = 50,
             AutoPrepareMinUsages = 2,
+            // A connection back in the pool keeps its state, which saves a reset statement in
+            // every scheduler cycle. The daemon sets no session state: it takes advisory locks
+            // per transaction only, and its LISTEN connection does not come from the pool.
             NoResetOnClose = true,
         };
         return builder.ConnectionString;

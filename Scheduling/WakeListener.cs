@@ -12,7 +12,6 @@ namespace JobScheduler.Scheduling;
 /// </summary>
 public sealed class WakeListener(
     JobScheduler.Hosting.Settings settings,
-    NpgsqlDataSource dataSource,
     DatabaseStatus database,
     WakeSignal wake,
     Scheduler scheduler,
@@ -71,7 +70,10 @@ public sealed class WakeListener(
 
     private async Task ListenAsync(CancellationToken stoppingToken, Action onListening)
     {
-        await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
+        // A connection of its own, outside the pool: pooled connections are not reset when
+        // returned (see Settings.ConnectionString), so a LISTEN must never reach the pool.
+        await using var connection = new NpgsqlConnection(settings.ConnectionString() + ";Pooling=false");
+        await connection.OpenAsync(stoppingToken);
         connection.Notification += (_, notification) =>
         {
             if (notification.Channel == JobQueries.CancelChannel)
