@@ -12,6 +12,14 @@ public static class TestDatabase
 {
     public const string VariableName = "JOBSCHEDULER_TEST_DB";
 
+    /// <summary>Set to 1 to keep this run's databases on the server after the tests, for a
+    /// look at what a test left behind.</summary>
+    public const string KeepVariableName = "JOBSCHEDULER_TEST_KEEP_DATABASES";
+
+    /// <summary>Prefix of every database this run creates, so the cleanup drops this run's
+    /// databases and leaves those of any other run on the same server alone.</summary>
+    private static readonly string RunPrefix = "jobscheduler_test_" + Guid.NewGuid().ToString("N")[..8] + "_";
+
     private static PostgreSqlContainer? _container;
     private static string? _server;
 
@@ -43,6 +51,37 @@ public static class TestDatabase
         if (_container is not null)
         {
             await _container.DisposeAsync();
+            return;
+        }
+
+        if (_server is not null && Environment.GetEnvironmentVariable(KeepVariableName) != "1")
+        {
+            await DropRunDatabasesAsync();
+        }
+    }
+
+    /// <summary>Drops every database this run created, also those a test derived from one
+    /// (such as NAME_new), closing any connection a test left open.</summary>
+    private static async Task DropRunDatabasesAsync()
+    {
+        await using var admin = new NpgsqlConnection(WithDatabase("postgres"));
+        await admin.OpenAsync();
+        var names = new List<string>();
+        await using (var list = new NpgsqlCommand(
+                         "SELECT datname FROM pg_database WHERE starts_with(datname, $1)", admin))
+        {
+            list.Parameters.Add(new() { Value = RunPrefix });
+            await using var reader = await list.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                names.Add(reader.GetString(0));
+            }
+        }
+
+        foreach (var name in names)
+        {
+            await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)", admin);
+            await drop.ExecuteNonQueryAsync();
         }
     }
 
@@ -53,7 +92,7 @@ public static class TestDatabase
     /// </summary>
     public static async Task<Settings> CreateAsync(Dictionary<string, string?>? overrides = null)
     {
-        var name = "jobscheduler_test_" + Guid.NewGuid().ToString("N")[..16];
+        var name = RunPrefix + Guid.NewGuid().ToString("N")[..16];
         await using (var admin = new NpgsqlConnection(WithDatabase("postgres")))
         {
             await admin.OpenAsync();
