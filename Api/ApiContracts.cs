@@ -20,6 +20,15 @@ public sealed record CreateJobBody(
     [property: Description("IANA time zone the schedule is read in; default UTC.")] string? TimeZone,
     [property: Description("A disabled job is never claimed; default true.")] bool? Enabled);
 
+[Description("Jobs to create at once, all or none: 1 to 10000 of them, with distinct names.")]
+public sealed record CreateJobsBody(
+    [property: Description("The new jobs, each with the fields of POST /api/jobs.")] IReadOnlyList<CreateJobBody> Jobs);
+
+[Description("The jobs created, in the order of the request.")]
+public sealed record CreatedJobs(
+    [property: Description("How many jobs were created.")] int Created,
+    [property: Description("Their ids, in the order of the request.")] IReadOnlyList<long> Ids);
+
 [Description("Fields to change on a job that is not running; absent fields stay as they are.")]
 public sealed record UpdateJobBody(
     string? Name,

@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using System.Globalization;
 using JobScheduler.Data;
+using Microsoft.AspNetCore.Http.Features;
 using JobScheduler.Scheduling;
 
 namespace JobScheduler.Api;
@@ -30,6 +31,12 @@ public static class JobEndpoints
             .WithSummary("Create a job (same as POST /api/jobs)")
             .WithJsonBody<CreateJobBody>()
             .ReturnsJob(StatusCodes.Status201Created)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .WithCommonProblems();
+        jobs.MapPost("/bulk", CreateManyAsync)
+            .WithSummary("Create up to 10000 jobs in one statement, all or none")
+            .WithJsonBody<CreateJobsBody>()
+            .Produces<CreatedJobs>(StatusCodes.Status201Created)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .WithCommonProblems();
         jobs.MapGet("/{id:long}", GetAsync)
@@ -152,6 +159,43 @@ public static class JobEndpoints
 
         wake.Signal();
         return Results.Created($"/api/jobs/{job.Id}", job with { Output = job.Output ?? "" });
+    }
+
+    private static async Task<IResult> CreateManyAsync(
+        HttpRequest request, JobQueries queries, WakeSignal wake, TimeProvider time,
+        CancellationToken cancellationToken)
+    {
+        // Kestrel's limit for every other request is 1 MiB (see App), below this endpoint's.
+        if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        {
+            limit.MaxRequestBodySize = JobRequests.MaxBulkBytes;
+        }
+
+        var (body, problem) = await JsonBody.ReadObjectAsync(request, JobRequests.MaxBulkBytes,
+            cancellationToken);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var (newJobs, errors) = JobRequests.ParseCreateMany(body, time.GetUtcNow().UtcDateTime);
+        if (newJobs is null)
+        {
+            return Problems.BadRequest(string.Join(" ", errors));
+        }
+
+        var (ids, existing) = await queries.CreateManyAsync(newJobs, cancellationToken);
+        if (ids is null)
+        {
+            return Problems.Conflict(existing.Count == 0
+                ? "Another request created a job with one of these names at the same moment, so " +
+                  "no job was created. Send the request again."
+                : $"{existing.Count} of the names already exist, so no job was created: " +
+                  $"{JobRequests.ListNames(existing)}. Choose other names.");
+        }
+
+        wake.Signal();
+        return Results.Json(new CreatedJobs(ids.Count, ids), statusCode: StatusCodes.Status201Created);
     }
 
     private static async Task<IResult> GetAsync(

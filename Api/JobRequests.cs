@@ -11,6 +11,15 @@ public static class JobRequests
     public const int MaxNameLength = 200;
     public const int MaxCommandLength = 32 * 1024;
 
+    /// <summary>Maximum number of jobs one POST /api/jobs/bulk creates.</summary>
+    public const int MaxBulkJobs = 10_000;
+
+    /// <summary>Largest body POST /api/jobs/bulk accepts, in bytes.</summary>
+    public const int MaxBulkBytes = 16 * 1024 * 1024;
+
+    /// <summary>Maximum number of problems one error message lists; the rest are counted.</summary>
+    private const int MaxListedProblems = 20;
+
     private static readonly string[] CreateFields =
     [
         "name", "command", "priority", "run_at", "timeout_seconds", "max_attempts",
@@ -67,6 +76,88 @@ public static class JobRequests
             : (new NewJob(name.Trim(), command, priority, runAt, timeout, maxAttempts, retryDelay,
                 schedule?.Trim(), timeZone.Trim(), enabled), errors);
     }
+
+    /// <summary>
+    /// Builds the jobs of a bulk request, <c>{"jobs": [...]}</c>, or returns the problems found,
+    /// each prefixed with the job's place in the array (jobs[3]). Names must be distinct.
+    /// </summary>
+    public static (List<NewJob>? Jobs, List<string> Errors) ParseCreateMany(
+        JsonElement body, DateTime nowUtc)
+    {
+        var errors = new List<string>();
+        foreach (var property in body.EnumerateObject())
+        {
+            if (property.Name != "jobs")
+            {
+                errors.Add($"Unknown field '{property.Name}'; the body is {{\"jobs\": [...]}}.");
+            }
+        }
+
+        if (!body.TryGetProperty("jobs", out var array) || array.ValueKind != JsonValueKind.Array)
+        {
+            errors.Add("jobs is missing or not an array; send {\"jobs\": [{\"name\": ..., " +
+                       "\"command\": ...}, ...]}.");
+            return (null, errors);
+        }
+
+        var count = array.GetArrayLength();
+        if (count is 0 or > MaxBulkJobs)
+        {
+            errors.Add($"jobs has {count} entries; send 1 to {MaxBulkJobs} per request.");
+            return (null, errors);
+        }
+
+        var jobs = new List<NewJob>(count);
+        var problems = new List<string>();
+        var firstIndexOfName = new Dictionary<string, int>(StringComparer.Ordinal);
+        var index = 0;
+        foreach (var element in array.EnumerateArray())
+        {
+            if (element.ValueKind != JsonValueKind.Object)
+            {
+                problems.Add($"jobs[{index}] is {JsonBody.Describe(element)}, not an object.");
+            }
+            else
+            {
+                var (job, jobErrors) = ParseCreate(element, nowUtc);
+                problems.AddRange(jobErrors.Select(error => $"jobs[{index}]: {error}"));
+                if (job is not null)
+                {
+                    if (firstIndexOfName.TryGetValue(job.Name, out var first))
+                    {
+                        problems.Add($"jobs[{index}]: name '{job.Name}' repeats jobs[{first}]; " +
+                                     "names must be distinct.");
+                    }
+                    else
+                    {
+                        firstIndexOfName[job.Name] = index;
+                        jobs.Add(job);
+                    }
+                }
+            }
+
+            index++;
+        }
+
+        if (problems.Count > 0)
+        {
+            errors.Add("No job was created.");
+            errors.AddRange(problems.Take(MaxListedProblems));
+            if (problems.Count > MaxListedProblems)
+            {
+                errors.Add($"And {problems.Count - MaxListedProblems} more problems.");
+            }
+
+            return (null, errors);
+        }
+
+        return (jobs, errors);
+    }
+
+    /// <summary>Lists names for an error message, quoted, the first 20 of them.</summary>
+    public static string ListNames(IReadOnlyList<string> names) =>
+        string.Join(", ", names.Take(MaxListedProblems).Select(name => $"'{name}'"))
+        + (names.Count > MaxListedProblems ? $" and {names.Count - MaxListedProblems} more" : "");
 
     /// <summary>
     /// Reads a partial update of a job as column values, or returns every problem found. A

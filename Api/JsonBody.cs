@@ -13,8 +13,14 @@ public static class JsonBody
 
     private static readonly JsonDocumentOptions ParseOptions = new() { MaxDepth = 16 };
 
+    public static Task<(JsonElement Body, IResult? Problem)> ReadObjectAsync(
+        HttpRequest request, CancellationToken cancellationToken) =>
+        ReadObjectAsync(request, MaxBytes, cancellationToken);
+
+    /// <summary>Reads the body as one JSON object of at most <paramref name="maxBytes"/> bytes.
+    /// </summary>
     public static async Task<(JsonElement Body, IResult? Problem)> ReadObjectAsync(
-        HttpRequest request, CancellationToken cancellationToken)
+        HttpRequest request, int maxBytes, CancellationToken cancellationToken)
     {
         if (!request.HasJsonContentType())
         {
@@ -24,9 +30,9 @@ public static class JsonBody
                 $"'{given}'."));
         }
 
-        if (request.ContentLength > MaxBytes)
+        if (request.ContentLength > maxBytes)
         {
-            return (default, Problems.TooLarge(MaxBytes));
+            return (default, Problems.TooLarge(maxBytes));
         }
 
         using var buffer = new MemoryStream();
@@ -34,9 +40,9 @@ public static class JsonBody
         int read;
         while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
         {
-            if (buffer.Length + read > MaxBytes)
+            if (buffer.Length + read > maxBytes)
             {
-                return (default, Problems.TooLarge(MaxBytes));
+                return (default, Problems.TooLarge(maxBytes));
             }
 
             buffer.Write(chunk, 0, read);

@@ -20,6 +20,22 @@ public sealed partial class JobQueries(NpgsqlDataSource dataSource)
         RETURNING {Columns}, output
         """;
 
+    // Many jobs in one statement, so they commit together and the insert trigger sends one
+    // wake-up for all of them.
+    private const string InsertManySql = """
+        INSERT INTO jobs (name, command, priority, run_at, timeout_seconds, max_attempts,
+                          retry_delay_seconds, schedule, time_zone, enabled)
+        SELECT name, command, priority, coalesce(run_at, now()), timeout_seconds, max_attempts,
+               retry_delay_seconds, schedule, time_zone, enabled
+        FROM unnest($1::text[], $2::text[], $3::integer[], $4::timestamptz[], $5::integer[],
+                    $6::integer[], $7::integer[], $8::text[], $9::text[], $10::boolean[])
+             AS n(name, command, priority, run_at, timeout_seconds, max_attempts,
+                  retry_delay_seconds, schedule, time_zone, enabled)
+        RETURNING id, name
+        """;
+
+    private const string ExistingNamesSql = "SELECT name FROM jobs WHERE name = ANY($1) ORDER BY name";
+
     private const string GetSql = $"SELECT {Columns}, output FROM jobs WHERE id = $1";
 
     // Newest first by id; the cursor is the last id of the previous page, so each page is an
@@ -206,6 +222,61 @@ public sealed partial class JobQueries(NpgsqlDataSource dataSource)
         {
             return (null, false, true);
         }
+    }
+
+    /// <summary>Inserts many jobs in one statement and returns their ids in the order given.
+    /// When any name exists already, inserts none and returns the names that exist.</summary>
+    public async Task<(IReadOnlyList<long>? Ids, IReadOnlyList<string> Existing)> CreateManyAsync(
+        IReadOnlyList<NewJob> jobs, CancellationToken cancellationToken)
+    {
+        var names = jobs.Select(job => job.Name).ToArray();
+        await using var command = dataSource.CreateCommand(InsertManySql);
+        command.Parameters.Add(new() { Value = names });
+        command.Parameters.Add(new() { Value = jobs.Select(job => job.Command).ToArray() });
+        command.Parameters.Add(new() { Value = jobs.Select(job => job.Priority).ToArray() });
+        command.Parameters.Add(new()
+        {
+            Value = jobs.Select(job => job.RunAt).ToArray(),
+            NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz,
+        });
+        command.Parameters.Add(new()
+        {
+            Value = jobs.Select(job => job.TimeoutSeconds).ToArray(),
+            NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer,
+        });
+        command.Parameters.Add(new() { Value = jobs.Select(job => job.MaxAttempts).ToArray() });
+        command.Parameters.Add(new() { Value = jobs.Select(job => job.RetryDelaySeconds).ToArray() });
+        command.Parameters.Add(new()
+        {
+            Value = jobs.Select(job => job.Schedule).ToArray(),
+            NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text,
+        });
+        command.Parameters.Add(new() { Value = jobs.Select(job => job.TimeZone).ToArray() });
+        command.Parameters.Add(new() { Value = jobs.Select(job => job.Enabled).ToArray() });
+        var idByName = new Dictionary<string, long>(jobs.Count, StringComparer.Ordinal);
+        try
+        {
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                idByName[reader.GetString(1)] = reader.GetInt64(0);
+            }
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            await using var existing = dataSource.CreateCommand(ExistingNamesSql);
+            existing.Parameters.Add(new() { Value = names });
+            var existingNames = new List<string>();
+            await using var reader = await existing.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                existingNames.Add(reader.GetString(0));
+            }
+
+            return (null, existingNames);
+        }
+
+        return (names.Select(name => idByName[name]).ToList(), []);
     }
 
     /// <summary>Inserts a job; returns null when the name is taken.</summary>
