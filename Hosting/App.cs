@@ -26,10 +26,12 @@ public static class App
             ApplicationName = typeof(App).Assembly.GetName().Name,
         });
         builder.Configuration["AllowedHosts"] = settings.AllowedHosts;
+        // A --urls argument wins. Otherwise ASPNETCORE_URLS applies from the environment or
+        // from a .env file, whose values stay out of the process environment.
         var urls = builder.Configuration["urls"];
         if (string.IsNullOrEmpty(urls))
         {
-            urls = DefaultUrls;
+            urls = settings.Urls;
             builder.WebHost.UseUrls(urls);
         }
 

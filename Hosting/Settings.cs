@@ -51,6 +51,10 @@ public sealed record Settings
     /// rebinding.</summary>
     public string AllowedHosts { get; init; } = "localhost;127.0.0.1;[::1]";
 
+    /// <summary>Addresses the dashboard and API listen on (ASPNETCORE_URLS, which may also come
+    /// from a .env file). A --urls argument wins over it.</summary>
+    public string Urls { get; init; } = App.DefaultUrls;
+
     /// <summary>Secret that the API (as <c>Authorization: Bearer</c>) and the dashboard sign-in
     /// require (API_TOKEN, at least 16 characters). Unset means no sign-in, which is allowed only
     /// while the server listens on loopback addresses.</summary>
@@ -121,6 +125,7 @@ public sealed record Settings
             JobShell = reader.Text("JOB_SHELL", defaults.JobShell),
             LogDirectory = reader.Text("LOG_DIR", defaults.LogDirectory, allowEmpty: true),
             AllowedHosts = reader.Text("ALLOWED_HOSTS", defaults.AllowedHosts),
+            Urls = reader.Text("ASPNETCORE_URLS", defaults.Urls),
             NodeName = reader.Text("NODE_NAME", defaults.NodeName),
             ApiToken = reader.Secret("API_TOKEN"),
             Wakeups = reader.Flag("WAKEUPS", defaults.Wakeups),

@@ -56,6 +56,46 @@ public sealed partial class SecurityTests
     }
 
     [TestMethod]
+    public async Task Start_UrlsFromEnvFile_AppliedAndChecked()
+    {
+        var settings = await TestDatabase.CreateAsync();
+        var folder = Directory.CreateTempSubdirectory("jobscheduler-env-");
+        await File.WriteAllTextAsync(Path.Combine(folder.FullName, ".env"),
+            "ASPNETCORE_URLS=http://0.0.0.0:0\n");
+        var start = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = folder.FullName,
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "JobScheduler.dll"));
+        start.Environment["DB_PORT"] = settings.DbPort.ToString();
+        start.Environment["DB_NAME"] = settings.DbName;
+        start.Environment.Remove("ASPNETCORE_URLS");
+
+        using var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEndAsync();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try
+        {
+            await process.WaitForExitAsync(deadline.Token);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+
+            folder.Delete(recursive: true);
+        }
+
+        Assert.AreEqual(2, process.ExitCode);
+        StringAssert.Contains(await error, "http://0.0.0.0:0");
+        StringAssert.Contains(await error, "Set API_TOKEN");
+    }
+
+    [TestMethod]
     public async Task Start_ShortToken_RejectedWithoutEchoingIt()
     {
         var error = Assert.Throws<SettingsException>(() => Settings.Load(
