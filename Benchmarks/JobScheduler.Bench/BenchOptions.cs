@@ -6,7 +6,7 @@ namespace JobScheduler.Bench;
 public sealed record BenchOptions
 {
     public static readonly string[] AllSections =
-        ["pickup", "drain", "db", "million", "memory", "polling", "hangfire"];
+        ["pickup", "drain", "db", "million", "memory", "polling", "hangfire", "bulk"];
 
     public const string Usage = """
         Usage: JobScheduler.Bench --daemon DLL --postgres CONNECTION [options]
@@ -14,7 +14,7 @@ public sealed record BenchOptions
           --postgres CONNECTION Npgsql connection string of a superuser on the benchmark cluster,
                                 which needs pg_stat_statements in shared_preload_libraries
           --sections LIST       comma-separated, from: pickup, drain, db, million, memory,
-                                polling, hangfire (default: all of them)
+                                polling, hangfire, bulk (default: all of them)
           --jobs N              jobs per drain run (default 5000)
           --samples N           pickup latency samples per case (default 200)
           --rows N              rows of the large-table section (default 1000000)

@@ -36,6 +36,7 @@ public static class Harness
             ("memory", MemorySection.RunAsync),
             ("polling", PollingSection.RunAsync),
             ("hangfire", HangfireSection.RunAsync),
+            ("bulk", BulkSection.RunAsync),
         };
         var failed = 0;
         var total = Stopwatch.StartNew();
