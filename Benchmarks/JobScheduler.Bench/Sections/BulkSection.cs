@@ -79,12 +79,12 @@ public static class BulkSection
                     "201 response.");
     }
 
-    private static void Expect(HttpResponseMessage response, string what)
+    private static void Expect(HttpResponseMessage response, string request)
     {
         if (response.StatusCode != HttpStatusCode.Created)
         {
             throw new InvalidOperationException(
-                $"{what} answered {(int)response.StatusCode}, expected 201: " +
+                $"{request} answered {(int)response.StatusCode}, expected 201: " +
                 response.Content.ReadAsStringAsync().Result);
         }
     }
