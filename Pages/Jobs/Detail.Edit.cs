@@ -16,10 +16,10 @@ public sealed partial class DetailModel
     public Task<IActionResult> OnPostDisableAsync(long id, CancellationToken cancellationToken) =>
         SetEnabledAsync(id, enabled: false, cancellationToken);
 
-    /// <summary>Stores the fields of the edit form that differ from the job as stored. On
-    /// success a plain post redirects to the page, and an htmx post makes htmx load it. A
-    /// rejected form comes back with its errors: in TempData across the redirect of a plain
-    /// post, or as the form itself for htmx.</summary>
+    /// <summary>Stores the fields of the edit form that the user changed and that differ from
+    /// the job as stored. On success a plain post redirects to the page, and an htmx post makes
+    /// htmx load it. A rejected form comes back with its errors: in TempData across the redirect
+    /// of a plain post, or as the form itself for htmx.</summary>
     public async Task<IActionResult> OnPostEditAsync(
         long id, string? name, string? command, string? priority,
         [FromForm(Name = EditJobForm.RunAtField)] string? runAt,
@@ -29,12 +29,13 @@ public sealed partial class DetailModel
         string? schedule,
         [FromForm(Name = AddJobForm.TimeZoneField)] string? timeZone,
         [FromForm(Name = AddJobForm.EnabledField)] string[]? enabled,
+        [FromForm(Name = EditJobForm.OriginalField)] string? original,
         CancellationToken cancellationToken)
     {
         Id = id;
         var form = EditJobForm.FromSubmission(name, command, priority, runAt, timeoutSeconds,
             maxAttempts, retryDelaySeconds, schedule, timeZone,
-            AddJobForm.CheckboxValue(enabled, absent: true));
+            AddJobForm.CheckboxValue(enabled, absent: true), original);
         EditForm = form;
         ActionOutcome? saved = null;
         var problem = await DatabaseGuard.RunAsync(database, "editing a job from the dashboard",
@@ -87,7 +88,8 @@ public sealed partial class DetailModel
 
         if (!body.EnumerateObject().Any())
         {
-            form.Failure = "Nothing was changed: every field matches the job as stored.";
+            form.Failure = "Nothing was changed: no field was edited, or each edited field " +
+                           "already has that value.";
             return null;
         }
 

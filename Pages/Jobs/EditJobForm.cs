@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json;
 using JobScheduler.Api;
 using JobScheduler.Data;
@@ -6,14 +8,18 @@ using JobScheduler.Data;
 namespace JobScheduler.Pages.Jobs;
 
 /// <summary>
-/// The job page's edit form as submitted, with its errors. Only the fields whose values differ
-/// from the job as stored go into the change, as the body of a PATCH /api/jobs/{id} would, so a
-/// new schedule moves run_at to its next occurrence as it does through the API. It travels
-/// through TempData as JSON when a plain form post redirects.
+/// The job page's edit form as submitted, with its errors. Only the fields that the user changed
+/// and that differ from the job as stored go into the change, as the body of a PATCH
+/// /api/jobs/{id} would, so a new schedule moves run_at to its next occurrence as it does
+/// through the API. It travels through TempData as JSON when a plain form post redirects.
 /// </summary>
 public sealed class EditJobForm
 {
     public const string RunAtField = "run_at";
+
+    /// <summary>Name of the hidden field with the fingerprints of the values as rendered.
+    /// </summary>
+    public const string OriginalField = "original";
 
     /// <summary>Formats of a run_at without a zone, read as UTC like every time the dashboard
     /// shows. Other text goes to the API's parser, which takes ISO 8601 with a zone.</summary>
@@ -29,6 +35,9 @@ public sealed class EditJobForm
         AddJobForm.TimeoutField, AddJobForm.MaxAttemptsField, AddJobForm.RetryDelayField,
         RunAtField, AddJobForm.ScheduleField, AddJobForm.TimeZoneField, AddJobForm.EnabledField,
     ];
+
+    // Nine FIELD=HASH pairs take about 250 characters; more is not a form this page rendered.
+    private const int MaxOriginalLength = 1000;
 
     // A plain form post carries a rejected form through the TempData cookie, and a long command
     // would push the cookie past the request header limit.
@@ -57,6 +66,12 @@ public sealed class EditJobForm
 
     public bool Enabled { get; set; } = true;
 
+    /// <summary>Fingerprints of the values the form showed when it was first rendered, as
+    /// FIELD=HASH pairs. A field whose value still matches its fingerprint was left alone, so a
+    /// change that someone else made to it meanwhile stays. Empty when a post came without
+    /// them; every field is then compared with the job as stored.</summary>
+    public string Original { get; set; } = "";
+
     /// <summary>Validation errors by field name.</summary>
     public Dictionary<string, string> Errors { get; set; } = [];
 
@@ -67,24 +82,31 @@ public sealed class EditJobForm
     /// <summary>Whether the form has something to show, so its section renders open.</summary>
     public bool HasOutcome => Errors.Count > 0 || Failure is not null;
 
-    /// <summary>Returns the form filled with the job as stored.</summary>
-    public static EditJobForm From(Job job) => new()
+    /// <summary>Returns the form filled with the job as stored, with the fingerprints of what
+    /// it shows.</summary>
+    public static EditJobForm From(Job job)
     {
-        Name = job.Name,
-        Command = job.Command,
-        Priority = Number(job.Priority),
-        TimeoutSeconds = job.TimeoutSeconds is { } timeout ? Number(timeout) : "",
-        MaxAttempts = Number(job.MaxAttempts),
-        RetryDelaySeconds = Number(job.RetryDelaySeconds),
-        Schedule = job.Schedule ?? "",
-        TimeZone = job.TimeZone,
-        Enabled = job.Enabled,
-    };
+        var form = new EditJobForm
+        {
+            Name = job.Name,
+            Command = job.Command,
+            Priority = Number(job.Priority),
+            TimeoutSeconds = job.TimeoutSeconds is { } timeout ? Number(timeout) : "",
+            MaxAttempts = Number(job.MaxAttempts),
+            RetryDelaySeconds = Number(job.RetryDelaySeconds),
+            Schedule = job.Schedule ?? "",
+            TimeZone = job.TimeZone,
+            Enabled = job.Enabled,
+        };
+        form.Original = string.Join(";",
+            form.ShownValues().Select(item => item.Field + "=" + Fingerprint(item.Value)));
+        return form;
+    }
 
     public static EditJobForm FromSubmission(
         string? name, string? command, string? priority, string? runAt, string? timeoutSeconds,
         string? maxAttempts, string? retryDelaySeconds, string? schedule, string? timeZone,
-        bool enabled)
+        bool enabled, string? original = null)
     {
         return new EditJobForm
         {
@@ -100,6 +122,7 @@ public sealed class EditJobForm
             Schedule = AddJobForm.ShortText(schedule),
             TimeZone = AddJobForm.ShortText(timeZone),
             Enabled = enabled,
+            Original = Display.Truncate((original ?? "").Trim(), MaxOriginalLength),
         };
     }
 
@@ -118,26 +141,28 @@ public sealed class EditJobForm
     /// <summary>Builds the body of a PATCH with the fields that differ from
     /// <paramref name="current"/>, which is an empty object when none does. Returns null with
     /// <see cref="Errors"/> filled when a number is not a whole number.</summary>
-    /// <remarks>NOTE: a field that someone else changed after the form was rendered, and that
-    /// the user left as shown, differs too, so saving puts the shown value back. run_at is
-    /// exempt because the form leaves it empty unless the user types one.</remarks>
+    /// <remarks>A field that the user left as rendered is not sent, so a change that someone
+    /// else made to it after the form was rendered stays. When two people change the same field,
+    /// the later save wins. run_at is sent only when the user types one.</remarks>
     public JsonElement? ToPatch(Job current)
     {
+        var fingerprints = ReadOriginal();
         var body = new Dictionary<string, object?>(StringComparer.Ordinal);
-        if (Name.Trim() != current.Name)
+        if (Edited(fingerprints, AddJobForm.NameField, Name) && Name.Trim() != current.Name)
         {
             body[AddJobForm.NameField] = Name;
         }
 
-        if (Command != current.Command)
+        if (Edited(fingerprints, AddJobForm.CommandField, Command) && Command != current.Command)
         {
             body[AddJobForm.CommandField] = Command;
         }
 
-        AddNumber(body, AddJobForm.PriorityField, current.Priority, required: true);
-        AddNumber(body, AddJobForm.TimeoutField, current.TimeoutSeconds, required: false);
-        AddNumber(body, AddJobForm.MaxAttemptsField, current.MaxAttempts, required: true);
-        AddNumber(body, AddJobForm.RetryDelayField, current.RetryDelaySeconds, required: true);
+        AddNumber(body, fingerprints, AddJobForm.PriorityField, current.Priority, required: true);
+        AddNumber(body, fingerprints, AddJobForm.TimeoutField, current.TimeoutSeconds, required: false);
+        AddNumber(body, fingerprints, AddJobForm.MaxAttemptsField, current.MaxAttempts, required: true);
+        AddNumber(body, fingerprints, AddJobForm.RetryDelayField, current.RetryDelaySeconds,
+            required: true);
         if (RunAt.Length > 0)
         {
             body[RunAtField] = DateTime.TryParseExact(RunAt, UtcRunAtFormats,
@@ -147,24 +172,68 @@ public sealed class EditJobForm
         }
 
         var schedule = Schedule.Length == 0 ? null : Schedule;
-        if (schedule != current.Schedule)
+        if (Edited(fingerprints, AddJobForm.ScheduleField, Schedule) && schedule != current.Schedule)
         {
             body[AddJobForm.ScheduleField] = schedule;
         }
 
         var timeZone = TimeZone.Length == 0 ? AddJobForm.DefaultTimeZone : TimeZone;
-        if (timeZone != current.TimeZone)
+        if (Edited(fingerprints, AddJobForm.TimeZoneField, TimeZone) && timeZone != current.TimeZone)
         {
             body[AddJobForm.TimeZoneField] = timeZone;
         }
 
-        if (Enabled != current.Enabled)
+        if (Edited(fingerprints, AddJobForm.EnabledField, EnabledText) && Enabled != current.Enabled)
         {
             body[AddJobForm.EnabledField] = Enabled;
         }
 
         return Errors.Count > 0 ? null : JsonSerializer.SerializeToElement(body);
     }
+
+    private string EnabledText => Enabled ? "true" : "false";
+
+    /// <summary>Returns the values the form shows, by field, the ones that Original
+    /// fingerprints.</summary>
+    private IEnumerable<(string Field, string Value)> ShownValues() =>
+    [
+        (AddJobForm.NameField, Name), (AddJobForm.CommandField, Command),
+        (AddJobForm.PriorityField, Priority), (AddJobForm.TimeoutField, TimeoutSeconds),
+        (AddJobForm.MaxAttemptsField, MaxAttempts), (AddJobForm.RetryDelayField, RetryDelaySeconds),
+        (AddJobForm.ScheduleField, Schedule), (AddJobForm.TimeZoneField, TimeZone),
+        (AddJobForm.EnabledField, EnabledText),
+    ];
+
+    /// <summary>Returns the first 8 bytes of the value's SHA-256 in hex: enough to tell an
+    /// edited field from one left as rendered.</summary>
+    private static string Fingerprint(string value) =>
+        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(value)), 0, 8);
+
+    /// <summary>Reads Original into fingerprints by field, or returns null when it is missing or
+    /// not in the FIELD=HASH form.</summary>
+    private Dictionary<string, string>? ReadOriginal()
+    {
+        var fingerprints = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var pair in Original.Split(';', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var parts = pair.Split('=');
+            if (parts.Length != 2)
+            {
+                return null;
+            }
+
+            fingerprints[parts[0]] = parts[1];
+        }
+
+        return fingerprints.Count == 0 ? null : fingerprints;
+    }
+
+    /// <summary>Tells whether the user changed a field: true when its value no longer matches
+    /// the fingerprint of the rendered one, or when there is no fingerprint to compare.</summary>
+    private static bool Edited(
+        IReadOnlyDictionary<string, string>? fingerprints, string field, string value) =>
+        fingerprints is null || !fingerprints.TryGetValue(field, out var rendered)
+        || rendered != Fingerprint(value);
 
     /// <summary>Shows each error of JobRequests.ParsePatch under the field it names.</summary>
     public void AddErrors(IEnumerable<string> errors)
@@ -206,9 +275,15 @@ public sealed class EditJobForm
     }
 
     private void AddNumber(
-        Dictionary<string, object?> body, string field, int? current, bool required)
+        Dictionary<string, object?> body, IReadOnlyDictionary<string, string>? fingerprints,
+        string field, int? current, bool required)
     {
         var text = NumberValue(field);
+        if (!Edited(fingerprints, field, text))
+        {
+            return;
+        }
+
         var meaning = AddJobForm.NumberFields.First(number => number.Field == field).Meaning;
         if (text.Length == 0)
         {

@@ -9,7 +9,7 @@ namespace JobScheduler.Tests.Dashboard;
 /// <summary>The job page's schedule facts, its Enable and Disable actions and its edit form,
 /// which follow the rules of PATCH /api/jobs/{id}.</summary>
 [TestClass]
-public sealed class JobEditTests
+public sealed partial class JobEditTests
 {
     [TestMethod]
     public async Task Detail_RecurringJob_ShowsScheduleFacts()
@@ -268,7 +268,8 @@ public sealed class JobEditTests
 
         var page = await client.SubmitToAsync($"/jobs/{job.Id}?handler=Edit", EditFields(job));
 
-        StringAssert.Contains(page, "Nothing was changed: every field matches the job as stored.");
+        StringAssert.Contains(page, "Nothing was changed: no field was edited, or each edited " +
+                                    "field already has that value.");
         Assert.AreEqual(job.UpdatedAt, (await app.GetJobAsync(job.Id)).UpdatedAt);
     }
 
@@ -301,6 +302,35 @@ public sealed class JobEditTests
 
     /// <summary>Returns the edit form's fields as the page fills them for
     /// <paramref name="job"/>, with the given fields replaced.</summary>
+    [TestMethod]
+    public async Task EditForm_FieldChangedElsewhere_Kept()
+    {
+        await using var app = await TestApp.StartAsync(await TestDatabase.CreateAsync());
+        var job = await app.CreateJobAsync(new
+        {
+            name = "shared", command = "true", run_at = "2099-01-01T00:00:00Z", priority = 1,
+        });
+        using var client = new DashboardClient(app.Address);
+        var page = await client.GetStringAsync($"/jobs/{job.Id}");
+        var original = OriginalInput().Match(page);
+        Assert.IsTrue(original.Success, "The edit form has no hidden original input.");
+        // Someone else changes the priority after the form was rendered.
+        var patch = await app.Client.PatchAsJsonAsync($"/api/jobs/{job.Id}", new { priority = 7 });
+        Assert.AreEqual(HttpStatusCode.OK, patch.StatusCode);
+        var fields = EditFields(job, ("name", "renamed"));
+        fields.Add(new("original", WebUtility.HtmlDecode(original.Groups["value"].Value)));
+
+        var saved = await client.SubmitToAsync($"/jobs/{job.Id}?handler=Edit", fields);
+        var stored = await app.GetJobAsync(job.Id);
+
+        StringAssert.Contains(saved, $"Job {job.Id} was updated: name.");
+        Assert.AreEqual("renamed", stored.Name);
+        Assert.AreEqual(7, stored.Priority);
+    }
+
+    [GeneratedRegex("""<input type="hidden" name="original" value="(?<value>[^"]*)">""")]
+    private static partial Regex OriginalInput();
+
     private static List<KeyValuePair<string, string>> EditFields(
         Job job, params (string Field, string Value)[] replaced)
     {
