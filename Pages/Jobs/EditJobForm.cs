@@ -138,8 +138,8 @@ public sealed class EditJobForm
         _ => throw new ArgumentOutOfRangeException(nameof(field), field, "not a number field"),
     };
 
-    /// <summary>Builds the body of a PATCH with the fields that differ from
-    /// <paramref name="current"/>, which is an empty object when none does. Returns null with
+    /// <summary>Builds the body of a PATCH with the fields that the user changed and that differ
+    /// from <paramref name="current"/>, which is an empty object when none does. Returns null with
     /// <see cref="Errors"/> filled when a number is not a whole number.</summary>
     /// <remarks>A field that the user left as rendered is not sent, so a change that someone
     /// else made to it after the form was rendered stays. When two people change the same field,
