@@ -5,9 +5,10 @@ namespace JobScheduler.Data;
 
 /// <summary>What one cycle should do: write these results, release expired leases except
 /// those of the jobs in <see cref="Running"/> (they run here), and claim up to the limit unless
-/// claiming is off (stopping, paused, or only results to write). <see cref="Limit"/> and <see cref="Paused"/> are the last valid values,
-/// used only when the stored ones are invalid. After a failed cycle, <see cref="RecoverLostClaims"/> puts back jobs that
-/// the failed cycle claimed without this instance learning of it.</summary>
+/// claiming is off (stopping, paused, or only results to write). <see cref="Limit"/> and
+/// <see cref="Paused"/> are the last valid values, used only when the stored ones are invalid.
+/// After a failed cycle, <see cref="RecoverLostClaims"/> puts back jobs that the failed cycle
+/// claimed without this instance learning of it.</summary>
 public sealed record CycleRequest(
     string Node,
     IReadOnlyList<JobResult> Results,
@@ -53,49 +54,46 @@ public sealed partial class JobStore
     public async Task<CycleOutcome> CycleAsync(CycleRequest request, CancellationToken cancellationToken)
     {
         var results = request.Results;
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var command = new NpgsqlCommand(CycleSql, connection)
+        await using var command = dataSource.CreateCommand(CycleSql);
+        command.Parameters.AddRange(new NpgsqlParameter[]
         {
-            Parameters =
+            new() { Value = request.Node },
+            new() { Value = results.Select(r => r.JobId).ToArray() },
+            new() { Value = results.Select(r => r.Attempt).ToArray() },
+            new() { Value = results.Select(r => r.Status).ToArray() },
+            new()
             {
-                new() { Value = request.Node },
-                new() { Value = results.Select(r => r.JobId).ToArray() },
-                new() { Value = results.Select(r => r.Attempt).ToArray() },
-                new() { Value = results.Select(r => r.Status).ToArray() },
-                new()
-                {
-                    Value = results.Select(r => r.FinishedAt).ToArray(),
-                    NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz,
-                },
-                new()
-                {
-                    Value = results.Select(r => r.ExitCode).ToArray(),
-                    NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer,
-                },
-                new()
-                {
-                    Value = results.Select(r => r.Error).ToArray(),
-                    NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text,
-                },
-                new()
-                {
-                    Value = results.Select(r => r.Output).ToArray(),
-                    NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text,
-                },
-                new()
-                {
-                    Value = results.Select(r => r.NextRunAt).ToArray(),
-                    NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz,
-                },
-                new() { Value = request.Running.ToArray() },
-                new() { Value = request.RecoverLostClaims },
-                new() { Value = request.Claim },
-                new() { Value = request.Limit },
-                new() { Value = request.Paused },
-                new() { Value = request.LeaseTimeout.TotalSeconds },
-                new() { Value = ClaimLockKey },
+                Value = results.Select(r => r.FinishedAt).ToArray(),
+                NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz,
             },
-        };
+            new()
+            {
+                Value = results.Select(r => r.ExitCode).ToArray(),
+                NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer,
+            },
+            new()
+            {
+                Value = results.Select(r => r.Error).ToArray(),
+                NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text,
+            },
+            new()
+            {
+                Value = results.Select(r => r.Output).ToArray(),
+                NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text,
+            },
+            new()
+            {
+                Value = results.Select(r => r.NextRunAt).ToArray(),
+                NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz,
+            },
+            new() { Value = request.Running.ToArray() },
+            new() { Value = request.RecoverLostClaims },
+            new() { Value = request.Claim },
+            new() { Value = request.Limit },
+            new() { Value = request.Paused },
+            new() { Value = request.LeaseTimeout.TotalSeconds },
+            new() { Value = ClaimLockKey },
+        });
 
         var recorded = new Dictionary<(long, int), string>();
         var config = new Dictionary<string, string>(StringComparer.Ordinal);

@@ -7,7 +7,7 @@
 -- this query. Before ANALYZE has seen the table, as right after a bulk insert, the planner
 -- expects many matching rows and picks a sequential scan that stops at the first one. With no
 -- recurring job that scan reads every row (2.5 ms for 20,000 jobs, once per cycle), while the
--- partial index jobs_schedule_idx answers in microseconds.
+-- partial index jobs_schedule_idx returns the result in microseconds.
 CREATE OR REPLACE FUNCTION jobscheduler_schedules_need_work() RETURNS boolean
 LANGUAGE sql STABLE
 SET enable_seqscan = off

@@ -193,8 +193,8 @@ public sealed class EditJobForm
 
     private string EnabledText => Enabled ? "true" : "false";
 
-    /// <summary>Returns the values the form shows, by field, the ones that Original
-    /// fingerprints.</summary>
+    /// <summary>Returns the field values, as the form shows them, that Original fingerprints.
+    /// </summary>
     private IEnumerable<(string Field, string Value)> ShownValues() =>
     [
         (AddJobForm.NameField, Name), (AddJobForm.CommandField, Command),

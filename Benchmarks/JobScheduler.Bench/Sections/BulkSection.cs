@@ -39,7 +39,7 @@ public static class BulkSection
             var clock = Stopwatch.StartNew();
             var response = await daemon.Client.PostAsJsonAsync("/api/jobs/bulk", new { jobs });
             var elapsed = clock.Elapsed.TotalMilliseconds;
-            Expect(response, "POST /api/jobs/bulk");
+            await ExpectCreatedAsync(response, "POST /api/jobs/bulk");
             if (request >= WarmUpBulk)
             {
                 bulk.Add(elapsed);
@@ -54,7 +54,7 @@ public static class BulkSection
             var response = await daemon.Client.PostAsJsonAsync("/api/jobs",
                 new { name = $"single-{request}", command = "exit 0" });
             var elapsed = clock.Elapsed.TotalMilliseconds;
-            Expect(response, "POST /api/jobs");
+            await ExpectCreatedAsync(response, "POST /api/jobs");
             if (request >= WarmUpSingle)
             {
                 single.Add(elapsed);
@@ -79,13 +79,14 @@ public static class BulkSection
                     "201 response.");
     }
 
-    private static void Expect(HttpResponseMessage response, string request)
+    /// <summary>Throws with the response's body unless the request returned 201.</summary>
+    private static async Task ExpectCreatedAsync(HttpResponseMessage response, string request)
     {
         if (response.StatusCode != HttpStatusCode.Created)
         {
             throw new InvalidOperationException(
-                $"{request} answered {(int)response.StatusCode}, expected 201: " +
-                response.Content.ReadAsStringAsync().Result);
+                $"{request} returned {(int)response.StatusCode}, expected 201: " +
+                await response.Content.ReadAsStringAsync());
         }
     }
 }
